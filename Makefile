@@ -1,0 +1,38 @@
+# Everything a fresh machine needs: `make demo` and `make test` install into .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# A plain "torch" requirement pulls multi-GB CUDA wheels on Linux; CPU machines here have a local
+# CPU build of 2.13.0. CUDA users: install your CUDA torch into $(VENV) first, it is kept.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.t3d-installed
+
+.PHONY: install demo test test-slow bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	# nerfacc ships an sdist whose build imports torch: build it against the torch we have,
+	# without compiling CUDA kernels (its CPU volume-rendering functions are pure PyTorch).
+	$(BIN)/python -c "import nerfacc" 2>/dev/null || BUILD_NO_CUDA=1 $(BIN)/python -m pip install -q --no-build-isolation "nerfacc>=0.5.3"
+	$(BIN)/python -m pip install -q --no-build-isolation -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/t3d generate "a smiling head" --model analytic --method sds --steps 800 --out runs/demo --overwrite
+	@echo "demo outputs: runs/demo/video.mp4 runs/demo/mesh.glb runs/demo/previews/"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+bench: $(STAMP)
+	$(BIN)/python examples/bench.py
+
+clean:
+	rm -rf runs .pytest_cache

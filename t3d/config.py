@@ -1,0 +1,231 @@
+"""One dataclass tree for a run, YAML load/save, and the method presets.
+
+Precedence when a run is built: dataclass defaults < prior defaults < method preset < user flags.
+The resolved tree is saved as `config.yaml` in the run folder; `t3d generate --config` replays it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from dataclasses import field as _field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from t3d.errors import T3dError
+
+
+@dataclass
+class CameraConfig:
+    """Random training cameras (degrees, world units). None = the prior's preferred framing."""
+
+    azimuth: tuple[float, float] = (-180.0, 180.0)
+    elevation: tuple[float, float] = (-10.0, 45.0)
+    distance: Optional[tuple[float, float]] = None
+    fovy: Optional[tuple[float, float]] = None
+    batch: int = 2
+
+
+@dataclass
+class FieldConfig:
+    encoding: str = "dense"  # dense | hash (hash uses tinycudann automatically when importable)
+    grid_resolution: int = 48  # dense grid
+    grid_features: int = 8
+    hash_levels: int = 16
+    hash_features: int = 2
+    hash_log2_table: int = 19
+    hash_base_resolution: int = 16
+    hash_max_resolution: int = 2048
+    mlp_width: int = 32
+    mlp_layers: int = 1
+    bound: float = 1.0
+    blob_density: float = 10.0  # Magic3D-style density bias: blob_density * (1 - r / blob_radius)
+    blob_radius: float = 0.5
+    lr_encoding: float = 1e-2
+    lr_mlp: float = 1e-3
+
+
+@dataclass
+class RenderConfig:
+    resolution: int = 0  # 0 = the prior's image size
+    samples_per_ray: int = 64
+    background: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    occupancy_resolution: int = 32
+    occupancy_every: int = 16  # steps between occupancy-grid refreshes
+    occupancy_warmup: int = 64  # steps before pruning starts (the blob is everywhere at first)
+    shading: str = "albedo"  # albedo | diffuse (random light, with textureless augmentation)
+    textureless_prob: float = 0.0
+
+
+@dataclass
+class AnalyticConfig:
+    """The built-in closed-form prior over posed reference images (see priors/analytic.py)."""
+
+    source: str = "builtin"  # builtin | path to a folder with poses.json
+    resolution: int = 32
+    azimuth_step: float = 10.0
+    elevations: tuple[float, ...] = (-5.0, 10.0, 25.0, 40.0)
+    jitter_copies: int = 2  # appearance-jittered copies per pose
+    front_mass: float = 0.75  # prior mass on |azimuth| < front_halfwidth: text-to-image models' bias
+    front_halfwidth: float = 45.0
+    adherence: float = 0.5  # how much "back view" really conditions on back references (1 = fully)
+    bandwidth: float = 0.25  # kernel width h per pixel value in [-1, 1]: softens the posterior
+    distance: float = 2.0  # framing of the references, also the training cameras' default
+    fovy: float = 45.0
+
+
+@dataclass
+class GuidanceConfig:
+    guidance_scale: float = 100.0
+    t_min: float = 0.02
+    t_max: float = 0.98
+    t_schedule: str = "uniform"  # uniform | anneal (linear t_max -> t_min over the run)
+    weighting: str = "sds"  # sds: w(t) = 1 - alphabar_t | uniform
+    noise: str = "gaussian"
+    score_clip: Optional[tuple[float, float]] = None  # D-SDS clip (start, end); None = off
+    view_prompts: bool = True
+    front_halfwidth: float = 45.0
+    view_words: tuple[str, str, str, str] = ("front", "side", "back", "overhead")
+
+
+@dataclass
+class LossConfig:
+    opacity_sparsity: float = 0.0
+    opacity_entropy: float = 0.0
+    orientation: float = 0.0
+
+
+@dataclass
+class OutputConfig:
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 3
+    preview_every: int = 200
+    video_frames: int = 120
+    video_resolution: int = 128
+    video_fps: int = 30
+    video_elevation: float = 15.0
+    video_panels: tuple[str, ...] = ("rgb", "depth")
+    mesh_format: str = "glb"
+    mesh_resolution: int = 128
+    mesh_threshold: Optional[float] = None  # density level; None = auto (matches the rendered silhouettes)
+
+
+@dataclass
+class RunConfig:
+    prompt: str = ""
+    method: str = "sds"
+    model: str = "analytic"
+    steps: int = 800
+    seed: int = 0
+    device: str = "auto"
+    max_bad_steps: int = 20  # consecutive non-finite steps before the run stops
+    camera: CameraConfig = _field(default_factory=CameraConfig)
+    field: FieldConfig = _field(default_factory=FieldConfig)
+    render: RenderConfig = _field(default_factory=RenderConfig)
+    analytic: AnalyticConfig = _field(default_factory=AnalyticConfig)
+    guidance: GuidanceConfig = _field(default_factory=GuidanceConfig)
+    loss: LossConfig = _field(default_factory=LossConfig)
+    output: OutputConfig = _field(default_factory=OutputConfig)
+
+
+# A method is a preset of flags (dotted keys into RunConfig); user flags are applied after it,
+# so `--method esd --score-clip 2:8` keeps both.
+METHOD_PRESETS: dict[str, dict[str, Any]] = {
+    "sds": {"guidance.guidance_scale": 100.0},
+}
+
+
+def known_methods() -> list[str]:
+    return sorted(METHOD_PRESETS)
+
+
+# ---------------------------------------------------------------- dotted access and YAML
+
+
+def set_dotted(cfg: Any, key: str, value: Any) -> None:
+    *parents, leaf = key.split(".")
+    node = cfg
+    for name in parents:
+        node = getattr(node, name)
+    if not hasattr(node, leaf):
+        raise T3dError(f"unknown config key '{key}'")
+    setattr(node, leaf, value)
+
+
+def get_dotted(cfg: Any, key: str) -> Any:
+    node = cfg
+    for name in key.split("."):
+        node = getattr(node, name)
+    return node
+
+
+def apply_method_preset(cfg: RunConfig, method: str) -> None:
+    if method not in METHOD_PRESETS:
+        raise T3dError(f"unknown method '{method}'; known methods: {', '.join(known_methods())}")
+    cfg.method = method
+    for key, value in METHOD_PRESETS[method].items():
+        set_dotted(cfg, key, value)
+
+
+def to_dict(cfg: Any) -> dict:
+    def plain(value):
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(cfg)
+
+
+def _coerce(tp, value, where: str):
+    """Turn a YAML value into the dataclass field's type (tuples come back as lists)."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if value is None else _coerce(args[0], value, where)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise T3dError(f"config section '{where}' must be a mapping")
+        return from_dict(tp, value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise T3dError(f"config key '{where}' must be a list")
+        args = typing.get_args(tp)
+        item = args[0] if len(args) == 2 and args[1] is Ellipsis else None
+        return tuple(_coerce(item or args[i], v, where) for i, v in enumerate(value))
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, str, bool, float) and not isinstance(value, tp):
+        raise T3dError(f"config key '{where}' must be {tp.__name__}, got {value!r}")
+    return value
+
+
+def from_dict(cls, data: dict, where: str = ""):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise T3dError(f"unknown config key(s) {', '.join(sorted(f'{where}{k}' for k in unknown))}")
+    kwargs = {k: _coerce(hints[k], v, f"{where}{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def load_config(path: str | Path) -> RunConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise T3dError(f"config file not found: {path}") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise T3dError(f"cannot read config {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise T3dError(f"config {path} is not a mapping")
+    return from_dict(RunConfig, data)
+
+
+def dump_config(cfg: RunConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

@@ -1,0 +1,166 @@
+"""Score distillation as composable pieces.
+
+One step, for a batch of renders x0 = encode(render(theta, c)):
+    t      ~ timesteps                          (uniform; anneal; ...)
+    n      ~ noise source                       (fresh Gaussian; later: inversion, 3D-consistent)
+    x_t    = a_t x0 + s_t n
+    eps_p  = guide: prior eps with CFG on view prompts (one batched prior call)
+    base   = baseline score                     (n for SDS; eps_phi for VSD/ESD)
+    grad   = post(w(t) * (eps_p - base))        (post: optional D-SDS clipping)
+    loss   = 0.5 * mean((x0 - (x0 - grad).detach())^2)  +  sum of extra terms (USD, GSD, ...)
+Its gradient on x0 is grad / numel: the mean keeps the loss's size independent of image size,
+and Adam makes the absolute scale irrelevant to the field's update.
+
+Methods are presets of config flags that pick pieces; none of them subclasses this loop. Every
+piece sees the step through one `StepContext`, so a new piece needs no change here beyond the
+line in `ScoreDistillation.__init__` that builds it from the config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+
+from t3d.config import GuidanceConfig
+from t3d.guidance.noise import GaussianNoise
+from t3d.guidance.postprocess import ScoreClip
+from t3d.guidance.timesteps import TimestepSchedule
+from t3d.priors.base import Prior, add_noise, guided_eps
+from t3d.prompts.views import ViewPrompts
+from t3d.scene.cameras import Cameras
+
+
+@dataclass
+class StepContext:
+    """Everything one guidance step knows; pieces read it and may fill the later fields."""
+
+    prior: Prior
+    cameras: Cameras
+    progress: float  # step / total steps, in [0, 1]
+    generator: torch.Generator  # CPU generator seeded per step: all randomness comes from it
+    x0: torch.Tensor  # (B, C, h, w) encoded render, differentiable w.r.t. the field
+    render: Optional[Any] = None  # the RenderOutput (depth, opacity...) when rendered in 3D
+    t: Optional[torch.Tensor] = None  # (B,) integer timesteps
+    noise: Optional[torch.Tensor] = None
+    x_t: Optional[torch.Tensor] = None
+    eps_prior: Optional[torch.Tensor] = None  # guided prior eps at x_t
+    baseline: Optional[torch.Tensor] = None
+    grad: Optional[torch.Tensor] = None  # the 2D gradient applied to x0
+    extras: dict = field(default_factory=dict)  # per-step values pieces share (stats, caches)
+
+
+class NoiseBaseline:
+    """SDS: subtract the injected noise (the 'score' of the current render is taken as n)."""
+
+    def __call__(self, ctx: StepContext) -> torch.Tensor:
+        return ctx.noise
+
+
+class PromptGuide:
+    """The prior's eps at x_t under CFG with each camera's view prompt, in one batched prior call.
+
+    CFG convention (diffusers, the only one in t3d): eps = eps_u + s * (eps_c - eps_u).
+    """
+
+    def __init__(self, prior: Prior, cfg: GuidanceConfig, views: ViewPrompts):
+        self.prior, self.scale, self.views = prior, cfg.guidance_scale, views
+        # Embed every prompt the run will use now, so a latent prior can drop its text encoder.
+        prior.embed(self.views.all_prompts() + [""])
+
+    def conditions(self, cameras: Cameras) -> tuple[torch.Tensor, torch.Tensor]:
+        cond = self.prior.embed(self.views.for_cameras(cameras))
+        uncond = self.prior.embed([""] * len(cameras))
+        return cond, uncond
+
+    def eps(self, x_t: torch.Tensor, t: torch.Tensor, cameras: Cameras, scale: float | None = None) -> torch.Tensor:
+        cond, uncond = self.conditions(cameras)
+        return guided_eps(self.prior, x_t, t, cond, uncond, self.scale if scale is None else scale)
+
+
+def sds_weight(prior: Prior, t: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "sds":
+        return (1 - prior.alphas_cumprod[t]).view(-1, 1, 1, 1)
+    if kind == "uniform":
+        return torch.ones(t.shape[0], 1, 1, 1, device=t.device)
+    raise ValueError(f"unknown weighting {kind!r}")
+
+
+@dataclass
+class GuidanceStats:
+    t_mean: float
+    grad_norm: float
+    terms: dict = field(default_factory=dict)  # extra loss terms by name (floats), for the log
+
+
+class ScoreDistillation:
+    """The guidance of one run, assembled from pieces chosen by the config.
+
+    Pieces and their contracts:
+    - `timesteps.sample(batch, progress, generator) -> (B,) long`
+    - `noise.sample(ctx) -> tensor like x0` (ctx.t is set)
+    - `guide.eps(x_t, t, cameras) -> guided prior eps`
+    - `baseline(ctx) -> tensor like x0` (ctx.eps_prior is set)
+    - `post`: callables `(grad, progress) -> grad`
+    - `terms`: objects with `name` and `loss(ctx) -> scalar tensor`, added to the SDS surrogate
+    - `trainables`: objects with `update(ctx)`, `state_dict()`, `load_state_dict(state)` — things
+      trained alongside the field (VSD's eps_phi, USD's EMA marginals); checkpointed under their name.
+    """
+
+    def __init__(self, prior: Prior, cfg: GuidanceConfig, prompt: str):
+        self.prior, self.cfg = prior, cfg
+        self.views = ViewPrompts(prompt, cfg.view_prompts, cfg.front_halfwidth, tuple(cfg.view_words))
+        self.timesteps = TimestepSchedule(cfg, prior.num_train_timesteps)
+        self.guide = PromptGuide(prior, cfg, self.views)
+        self.noise = GaussianNoise()
+        self.baseline = NoiseBaseline()
+        self.post = [ScoreClip(*cfg.score_clip)] if cfg.score_clip else []
+        self.terms: list = []
+        self.trainables: dict[str, Any] = {}
+        self.last: StepContext | None = None
+
+    def loss(self, rgb: torch.Tensor, cameras: Cameras, progress: float, generator: torch.Generator,
+             render=None) -> tuple[torch.Tensor, GuidanceStats]:
+        """Loss for renders `rgb` (B, 3, H, W) in [0, 1] seen by `cameras`; `render` is the full
+        RenderOutput when there is one (pieces that need depth or opacity read it)."""
+        x0 = self.prior.encode(rgb)
+        ctx = StepContext(self.prior, cameras, progress, generator, x0, render)
+        ctx.t = self.timesteps.sample(x0.shape[0], progress, generator).to(x0.device)
+        ctx.noise = self.noise.sample(ctx)
+        with torch.no_grad():
+            ctx.x_t = add_noise(self.prior, x0.detach(), ctx.noise, ctx.t)
+            ctx.eps_prior = self.guide.eps(ctx.x_t, ctx.t, cameras)
+            ctx.baseline = self.baseline(ctx)
+            grad = sds_weight(self.prior, ctx.t, self.cfg.weighting) * (ctx.eps_prior - ctx.baseline)
+            for post in self.post:
+                grad = post(grad, progress)
+            ctx.grad = grad
+        target = (x0 - grad).detach()
+        loss = 0.5 * torch.nn.functional.mse_loss(x0, target, reduction="mean")
+        terms = {}
+        for term in self.terms:
+            value = term.loss(ctx)
+            terms[term.name] = float(value.detach())
+            loss = loss + value
+        self.last = ctx
+        return loss, GuidanceStats(ctx.t.float().mean().item(), grad.norm().item() / max(x0.shape[0], 1), terms)
+
+    def update(self) -> None:
+        """After the field's optimizer step: train what learns alongside the field, on this step."""
+        if self.last is None:
+            return
+        for piece in self.trainables.values():
+            piece.update(self.last)
+        self.last = None  # drop the step's graph references
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        state = {}
+        for name, piece in self.trainables.items():
+            state.update({f"{name}/{k}": v for k, v in piece.state_dict().items()})
+        return state
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        for name, piece in self.trainables.items():
+            head = name + "/"
+            piece.load_state_dict({k[len(head):]: v for k, v in state.items() if k.startswith(head)})

@@ -1,0 +1,43 @@
+"""Pick the prior named by `--model`: `analytic`, `analytic:FOLDER`, or a diffusers id/folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from t3d.config import RunConfig
+from t3d.errors import T3dError
+
+
+def is_analytic(model: str) -> bool:
+    return model == "analytic" or model.startswith("analytic:")
+
+
+def configure_analytic_source(cfg: RunConfig) -> None:
+    """`--model analytic:PATH` points the analytic prior at a user folder of posed images."""
+    if cfg.model.startswith("analytic:"):
+        folder = cfg.model.split(":", 1)[1]
+        if not folder:
+            raise T3dError("--model analytic:PATH needs a folder after the colon")
+        cfg.analytic.source = str(Path(folder).expanduser().resolve())
+
+
+def build_prior(cfg: RunConfig, device: torch.device):
+    if is_analytic(cfg.model):
+        from t3d.priors.analytic import AnalyticPrior
+
+        configure_analytic_source(cfg)
+        return AnalyticPrior(cfg.analytic, device)
+    from t3d.priors.stable_diffusion import StableDiffusionPrior
+
+    return StableDiffusionPrior(cfg.model, device, **sd_options(cfg))
+
+
+SD_OPTIONS = ("dtype", "revision", "attention_slicing", "channels_last", "vae_checkpointing", "latent_mode")
+
+
+def sd_options(cfg: RunConfig) -> dict:
+    """StableDiffusionPrior knobs from the config's `sd` section, where the config has one."""
+    section = getattr(cfg, "sd", None)
+    return {name: getattr(section, name) for name in SD_OPTIONS if hasattr(section, name)}

@@ -1,0 +1,175 @@
+"""Posed reference images for the analytic prior: rendered from the built-in objects, or loaded
+from a user folder with `poses.json`.
+
+Folder format: `poses.json` is a JSON list of
+`{"file": "img_000.png", "azimuth": 30.0, "elevation": 10.0, "words": ["cat"]}` (degrees;
+azimuth 0 is the object's front; "words" optional). Images are square RGB or RGBA on any
+background (RGBA is composited on white) and resized to the prior's resolution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from t3d.errors import T3dError
+from t3d.scene.cameras import Cameras, wrap_azimuth
+
+
+@dataclass
+class ReferenceSet:
+    images: torch.Tensor  # (N, 3, R, R) in [0, 1]
+    azimuth: torch.Tensor  # (N,) degrees in [-180, 180)
+    elevation: torch.Tensor  # (N,) degrees
+    group: torch.Tensor  # (N,) long: which object (or word group) each image shows
+    group_names: list[str]
+    group_words: list[tuple[str, ...]]  # prompt words that select each group
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("T3D_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "t3d")
+    return Path(root)
+
+
+def builtin_references(resolution: int, azimuth_step: float, elevations: tuple[float, ...],
+                       jitter_copies: int, distance: float, fovy: float) -> ReferenceSet:
+    """Render every built-in object over an azimuth x elevation grid (cached on disk)."""
+    from t3d.priors import procedural
+
+    key = json.dumps([procedural.VERSION, resolution, azimuth_step, list(elevations), jitter_copies,
+                      distance, fovy, sorted(procedural.OBJECTS)])
+    cached = _load_cached(key)
+    if cached is not None:
+        return cached
+    names = sorted(procedural.OBJECTS)
+    azimuths = torch.arange(-180.0, 180.0, azimuth_step)
+    el, az = torch.meshgrid(torch.tensor(elevations, dtype=torch.float32), azimuths, indexing="ij")
+    az, el = az.reshape(-1), el.reshape(-1)
+    cams = Cameras(az, el, torch.full_like(az, distance), torch.full_like(az, fovy))
+    images, groups = [], []
+    for gi, name in enumerate(names):
+        for copy in range(max(jitter_copies, 1)):
+            # Copy 0 is the canonical lighting; the others jitter light and brightness, so the
+            # prior is a cloud around each pose instead of one point.
+            gen = torch.Generator().manual_seed(1000 * gi + copy)
+            rgb, _ = procedural.render_object(name, cams, resolution, generator=gen,
+                                              light_jitter=0.0 if copy == 0 else 1.0)
+            images.append(rgb)
+            groups.append(torch.full((len(cams),), gi, dtype=torch.long))
+    n_copies = max(jitter_copies, 1) * len(names)
+    refs = ReferenceSet(
+        images=torch.cat(images).clamp(0, 1),
+        azimuth=az.repeat(n_copies), elevation=el.repeat(n_copies),
+        group=torch.cat(groups), group_names=names,
+        group_words=[tuple(procedural.OBJECTS[n].keywords) for n in names])
+    _save_cached(key, refs)
+    return refs
+
+
+def _cache_file(key: str) -> Path:
+    return cache_dir() / f"refs-{hashlib.sha256(key.encode()).hexdigest()[:16]}.safetensors"
+
+
+def _load_cached(key: str) -> ReferenceSet | None:
+    from safetensors import SafetensorError
+    from safetensors.torch import safe_open
+
+    path = _cache_file(key)
+    if not path.exists():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = json.loads(fh.metadata()["t3d"])
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+        if meta.get("key") != key:
+            return None
+        return ReferenceSet(tensors["images"], tensors["azimuth"], tensors["elevation"], tensors["group"],
+                            meta["group_names"], [tuple(w) for w in meta["group_words"]])
+    except (SafetensorError, OSError, KeyError, ValueError):
+        return None  # a damaged cache is rebuilt, never trusted
+
+
+def _save_cached(key: str, refs: ReferenceSet) -> None:
+    from safetensors.torch import save
+
+    from t3d.io import atomic_write_bytes
+
+    meta = {"key": key, "group_names": refs.group_names, "group_words": [list(w) for w in refs.group_words]}
+    data = save({"images": refs.images.contiguous(), "azimuth": refs.azimuth, "elevation": refs.elevation,
+                 "group": refs.group}, metadata={"t3d": json.dumps(meta)})
+    try:
+        atomic_write_bytes(_cache_file(key), data)
+    except (T3dError, OSError):
+        pass  # caching is an optimisation; a read-only home must not stop a run
+
+
+def folder_references(folder: str | Path, resolution: int) -> ReferenceSet:
+    """Load a user's posed images; every problem names the bad entry."""
+    import imageio.v3 as iio
+
+    folder = Path(folder)
+    poses_path = folder / "poses.json"
+    if not folder.is_dir():
+        raise T3dError(f"reference folder not found: {folder}")
+    if not poses_path.is_file():
+        raise T3dError(f"{folder} has no poses.json (a JSON list of {{file, azimuth, elevation}})")
+    try:
+        entries = json.loads(poses_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise T3dError(f"{poses_path} is not valid JSON: {exc}") from None
+    if not isinstance(entries, list) or not entries:
+        raise T3dError(f"{poses_path} must be a non-empty JSON list of entries")
+    images, az, el, words = [], [], [], []
+    for i, entry in enumerate(entries):
+        where = f"{poses_path} entry {i}"
+        if not isinstance(entry, dict) or not {"file", "azimuth", "elevation"} <= set(entry):
+            raise T3dError(f"{where}: needs keys file, azimuth, elevation")
+        try:
+            azimuth, elevation = float(entry["azimuth"]), float(entry["elevation"])
+        except (TypeError, ValueError):
+            raise T3dError(f"{where}: azimuth and elevation must be numbers (degrees)") from None
+        if not (np.isfinite(azimuth) and -90.0 <= elevation <= 90.0):
+            raise T3dError(f"{where}: elevation must be in [-90, 90] degrees")
+        image_path = folder / str(entry["file"])
+        try:
+            pixels = np.asarray(iio.imread(image_path))
+        except Exception as exc:  # imageio raises many types for unreadable files
+            raise T3dError(f"{where}: cannot read image {image_path.name}: {exc}") from None
+        images.append(_to_rgb_tensor(pixels, resolution, where))
+        az.append(azimuth)
+        el.append(elevation)
+        entry_words = entry.get("words", [])
+        if isinstance(entry_words, str):
+            entry_words = entry_words.split()
+        words.append(tuple(sorted(w.lower() for w in entry_words)))
+    # Images with the same words form one group (an "object" a prompt can select).
+    keys = sorted(set(words))
+    group = torch.tensor([keys.index(w) for w in words])
+    return ReferenceSet(torch.stack(images), wrap_azimuth(torch.tensor(az)), torch.tensor(el), group,
+                        [" ".join(k) or folder.name for k in keys], keys)
+
+
+def _to_rgb_tensor(pixels: np.ndarray, resolution: int, where: str) -> torch.Tensor:
+    if pixels.ndim == 2:
+        pixels = np.stack([pixels] * 3, axis=-1)
+    if pixels.ndim != 3 or pixels.shape[-1] not in (3, 4):
+        raise T3dError(f"{where}: expected an RGB or RGBA image, got shape {pixels.shape}")
+    if pixels.shape[0] != pixels.shape[1]:
+        raise T3dError(f"{where}: image must be square, got {pixels.shape[1]}x{pixels.shape[0]}")
+    scale = 65535.0 if pixels.dtype == np.uint16 else 255.0 if pixels.dtype == np.uint8 else 1.0
+    image = torch.from_numpy(pixels.astype(np.float32) / scale).permute(2, 0, 1)
+    if image.shape[0] == 4:
+        image = image[:3] * image[3:] + (1 - image[3:])
+    image = F.interpolate(image[None], size=(resolution, resolution), mode="area")[0]
+    return image.clamp(0, 1)

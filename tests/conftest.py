@@ -1,0 +1,22 @@
+import os
+import tempfile
+
+import pytest
+
+# Reference renders are cached across the whole test session (and never in the user's home).
+os.environ.setdefault("T3D_CACHE", os.path.join(tempfile.gettempdir(), "t3d-test-cache"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# Small but complete runs: every stage (train, checkpoint, preview, video, mesh) executes.
+TINY_RUN = [
+    "--resolution", "16", "--batch", "1", "--video-frames", "4", "--preview-every", "2",
+    "--checkpoint-every", "2",
+    "--set", "analytic.resolution=16", "--set", "analytic.azimuth_step=30", "--set", "analytic.jitter_copies=1",
+    "--set", "field.grid_resolution=16", "--set", "output.video_resolution=24",
+    "--set", "output.mesh_resolution=24", "--set", "render.samples_per_ray=24",
+]
+
+
+@pytest.fixture
+def tiny_run_args():
+    return list(TINY_RUN)

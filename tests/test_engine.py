@@ -1,0 +1,81 @@
+"""The engine skips non-finite steps, counts them, and stops cleanly when they persist."""
+
+import json
+
+import pytest
+import torch
+
+from t3d import checkpoint as ckpt
+from t3d.commands import GenerateRequest, build_config
+from t3d.engine import Trainer
+from t3d.errors import TrainingDiverged
+from t3d.priors.factory import build_prior
+from t3d.run import prepare_new_run_dir, resolve_framing
+from tests.conftest import TINY_RUN
+
+
+def tiny_trainer(tmp_path, steps):
+    sets = [TINY_RUN[i + 1] for i, a in enumerate(TINY_RUN) if a == "--set"]
+    cfg = build_config(GenerateRequest(prompt="a smiling head", steps=steps, sets=sets, overrides={
+        "render.resolution": 16, "camera.batch": 1, "output.checkpoint_every": 2, "output.preview_every": 0}))
+    cfg.max_bad_steps = 3
+    prior = build_prior(cfg, torch.device("cpu"))
+    resolve_framing(cfg, prior)
+    run_dir = prepare_new_run_dir(tmp_path / "run", overwrite=False)
+    return Trainer(cfg, run_dir, prior, torch.device("cpu"))
+
+
+def poison_after(trainer, good_steps):
+    real = trainer.guidance.loss
+
+    def loss(rgb, *args, **kwargs):
+        value, stats = real(rgb, *args, **kwargs)
+        return (value * float("nan") if trainer.step >= good_steps else value), stats
+
+    trainer.guidance.loss = loss
+
+
+def test_isolated_bad_steps_are_skipped_and_counted(tmp_path):
+    trainer = tiny_trainer(tmp_path, steps=6)
+    real, calls = trainer.guidance.loss, {"n": 0}
+
+    def flaky(rgb, *args, **kwargs):
+        calls["n"] += 1
+        value, stats = real(rgb, *args, **kwargs)
+        return (value * float("nan") if calls["n"] in (2, 3) else value), stats
+
+    trainer.guidance.loss = flaky
+    trainer.train()
+    assert trainer.step == 6 and trainer.skipped == 2
+    records = [json.loads(x) for x in (trainer.run_dir / "log.jsonl").read_text().splitlines()]
+    assert sum(1 for r in records if r.get("skipped")) == 2
+    assert all(torch.isfinite(p).all() for p in trainer.scene.field.parameters())
+
+
+def test_persistent_nan_stops_with_the_last_good_checkpoint_intact(tmp_path):
+    trainer = tiny_trainer(tmp_path, steps=20)
+    poison_after(trainer, good_steps=4)
+    with pytest.raises(TrainingDiverged, match="non-finite") as info:
+        trainer.train()
+    assert info.value.exit_code == 1
+    last = ckpt.latest_checkpoint(trainer.run_dir)
+    assert last.name == "step_000004.safetensors"
+    tensors, meta = ckpt.read_checkpoint(last)
+    assert meta["step"] == 4 and all(torch.isfinite(v).all() for v in tensors.values() if v.is_floating_point())
+
+
+def test_interrupt_saves_a_checkpoint(tmp_path):
+    from t3d.engine import Interrupted
+
+    trainer = tiny_trainer(tmp_path, steps=20)
+    real = trainer.guidance.loss
+
+    def interrupt(rgb, *args, **kwargs):
+        if trainer.step == 3:
+            raise KeyboardInterrupt
+        return real(rgb, *args, **kwargs)
+
+    trainer.guidance.loss = interrupt
+    with pytest.raises(Interrupted, match="--resume"):
+        trainer.train()
+    assert ckpt.latest_checkpoint(trainer.run_dir).name == "step_000003.safetensors"
