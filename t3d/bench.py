@@ -44,6 +44,7 @@ class BenchConfig:
     prior: str  # analytic | tiny | sd15 | sd21-base
     render: int  # training render resolution
     latent_mode: str = "vae"
+    method: str = "sds"  # a METHOD_PRESETS key: per-step cost of each method on the same setup
     batch: int = 2  # cameras per step (the RunConfig default)
     encoding: str = "dense"
     knobs: dict = field(default_factory=dict)  # StableDiffusionPrior memory knobs
@@ -143,7 +144,7 @@ def run_one(bc: BenchConfig, quick: bool) -> dict:
     device = torch.device(bc.device)
     warmup, timed, parts_steps = bc.quick_steps if quick else bc.steps
     cfg = RunConfig(prompt="a smiling head", model="analytic" if bc.prior == "analytic" else f"random:{bc.prior}")
-    apply_method_preset(cfg, "sds")
+    apply_method_preset(cfg, bc.method)
     cfg.steps = warmup + timed + parts_steps
     cfg.render.resolution = bc.render
     cfg.camera.batch = bc.batch
@@ -218,7 +219,7 @@ def _measure(bc: BenchConfig, cfg, device, timer: Timer, workdir: str, quick: bo
     breakdown = {k: round(totals.get(k, 0.0) / n * 1000, 2) for k in order}
 
     result = {
-        "config": bc.name, "device": _device_name(device), "prior": bc.prior, "method": "sds",
+        "config": bc.name, "device": _device_name(device), "prior": bc.prior, "method": bc.method,
         "render": bc.render, "batch": bc.batch, "encoding": type(scene.field.encoding).__name__,
         "prior_image": prior.image_size, "latent_mode": getattr(prior, "latent_mode", "pixels"),
         "dtype": str(getattr(prior, "dtype", torch.float32)).replace("torch.", ""),

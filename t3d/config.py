@@ -78,6 +78,21 @@ class AnalyticConfig:
 
 
 @dataclass
+class SDConfig:
+    """Stable Diffusion prior knobs (used when --model is a diffusers id or folder).
+
+    The defaults are the fast path on a big card; the memory knobs trade speed for VRAM on 8-12 GB
+    cards (see README "VRAM")."""
+
+    dtype: str = "auto"  # auto (fp16 on CUDA, fp32 on CPU) | fp16 | bf16 | fp32
+    revision: Optional[str] = None  # Hub revision (branch, tag or commit)
+    latent_mode: str = "vae"  # vae: render -> VAE encode | rgb: low-res render mapped to latents
+    attention_slicing: bool = False
+    channels_last: bool = False
+    vae_checkpointing: bool = False
+
+
+@dataclass
 class GuidanceConfig:
     guidance_scale: float = 100.0
     t_min: float = 0.02
@@ -126,6 +141,7 @@ class RunConfig:
     field: FieldConfig = _field(default_factory=FieldConfig)
     render: RenderConfig = _field(default_factory=RenderConfig)
     analytic: AnalyticConfig = _field(default_factory=AnalyticConfig)
+    sd: SDConfig = _field(default_factory=SDConfig)
     guidance: GuidanceConfig = _field(default_factory=GuidanceConfig)
     loss: LossConfig = _field(default_factory=LossConfig)
     output: OutputConfig = _field(default_factory=OutputConfig)

@@ -23,6 +23,7 @@ from t3d.scene.cameras import CameraRanges, orbit_cameras, sample_cameras
 from t3d.scene.field import RadianceField
 from t3d.scene.occupancy import OccupancyGrid
 from t3d.scene.render import RenderOutput, render
+from t3d.scene.shading import shade
 
 
 class Interrupted(T3dError):
@@ -134,6 +135,10 @@ class Trainer:
         progress = step / max(cfg.steps, 1)
         cams = sample_cameras(self.ranges, cfg.camera.batch, gen, self.device)
         out = self.scene.render(cams, cfg.render.resolution, generator=gen)
+        if cfg.render.shading == "diffuse":
+            out.rgb = shade(out.rgb, out.opacity, out.depth, cams.to(self.device),
+                            torch.as_tensor(cfg.render.background), gen,
+                            textureless_prob=cfg.render.textureless_prob)
         loss, stats = self.guidance.loss(out.rgb, cams, progress, gen, render=out)
         loss = loss + regularisers(out, cfg)
         self.optimizer.zero_grad(set_to_none=True)

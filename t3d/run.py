@@ -36,6 +36,14 @@ def validate(cfg: RunConfig) -> None:
         raise T3dError("timestep range must satisfy 0 <= t_min < t_max <= 1")
     if not 0.0 <= cfg.analytic.adherence <= 1.0 or not 0.0 < cfg.analytic.front_mass < 1.0:
         raise T3dError("adherence must be in [0, 1] and front mass in (0, 1)")
+    if cfg.render.shading not in ("albedo", "diffuse"):
+        raise T3dError(f"unknown shading '{cfg.render.shading}'; choose albedo or diffuse")
+    if not 0.0 <= cfg.render.textureless_prob <= 1.0:
+        raise T3dError("render.textureless_prob must be in [0, 1]")
+    if cfg.sd.latent_mode not in ("vae", "rgb"):
+        raise T3dError(f"unknown latent mode '{cfg.sd.latent_mode}'; choose vae or rgb")
+    if cfg.sd.dtype not in ("auto", "fp16", "bf16", "fp32"):
+        raise T3dError(f"unknown --sd-dtype '{cfg.sd.dtype}'; choose auto, fp16, bf16 or fp32")
     from t3d.scene.mesh import MESH_FORMATS
 
     if cfg.output.mesh_format not in MESH_FORMATS:

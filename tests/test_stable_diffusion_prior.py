@@ -370,3 +370,26 @@ def test_factory_passes_the_config_sd_knobs(tiny_eps_dir):
     assert isinstance(prior, StableDiffusionPrior)
     assert prior.latent_mode == "rgb" and prior.dtype == torch.bfloat16 and prior.image_size == 16
     assert prior.vae.encoder.gradient_checkpointing
+
+
+def test_sd_flags_reach_the_prior_and_the_saved_config(tiny_eps_dir, tmp_path, capsys):
+    import yaml
+
+    out = tmp_path / "run"
+    code = main(["generate", "a cat", "--model", str(tiny_eps_dir), "--steps", "1", "--out", str(out),
+                 "--resolution", "16", "--batch", "1", "--latent-mode", "rgb", "--sd-dtype", "fp32",
+                 "--low-vram", "--no-video", "--no-mesh", "--preview-every", "0",
+                 "--set", "field.grid_resolution=16", "--set", "render.samples_per_ray=16"])
+    assert code == 0, capsys.readouterr().err
+    sd = yaml.safe_load((out / "config.yaml").read_text())["sd"]
+    assert sd["latent_mode"] == "rgb" and sd["dtype"] == "fp32"
+    assert sd["attention_slicing"] is True and sd["vae_checkpointing"] is True
+
+
+def test_unknown_sd_flag_values_exit_2(tiny_eps_dir, tmp_path, capsys):
+    for flag, value in (("--latent-mode", "pixels"), ("--sd-dtype", "int8")):
+        code = main(["generate", "a cat", "--model", str(tiny_eps_dir), "--steps", "1",
+                     "--out", str(tmp_path / "run"), flag, value])
+        err = capsys.readouterr().err
+        assert code == 2 and value in err and "Traceback" not in err
+        assert not (tmp_path / "run").exists()
