@@ -4,14 +4,15 @@ Both backbones start out equal to the frozen prior's own score for the prompt y 
 learn a correction from the renders, the way ProlificDreamer's LoRA starts at zero:
 - `LoraBackbone` (latent priors with a diffusers UNet, i.e. Stable Diffusion): peft LoRA adapters
   on the prior's OWN UNet attention layers (no second copy of the frozen weights), toggled on
-  only for eps_phi calls; the camera goes through a small MLP whose output is added to the
-  UNet's timestep embedding (the same place a class embedding goes).
+  only for eps_phi calls and its training step; the camera goes through a small MLP whose output
+  is added to the UNet's timestep embedding (the same place a class embedding goes).
 - `PixelResidualBackbone` (the analytic prior, which has no network to adapt): a small diffusers
   `UNet2DModel` trained from scratch, whose output is added to the analytic prior's eps for y;
   camera through the same kind of MLP, as the UNet's class embedding (`class_embed_type="identity"`).
 
 A backbone has `params` (name -> trainable Parameter), `eps(x_t, t, cam) -> eps` (differentiable
-w.r.t. params) and `loss(x0, noise, t, cam) -> denoising MSE`. `cam` is (B, 16): flattened 4x4
+w.r.t. params), `loss(x0, noise, t, cam) -> denoising MSE`, and `training()`, a context inside
+which the loss's backward must run (peft only accumulates adapter gradients while enabled). `cam` is (B, 16): flattened 4x4
 camera-to-world matrices, zeros meaning "no camera".
 """
 
@@ -63,6 +64,9 @@ class PixelResidualBackbone:
         self.params = {f"net.{k}": p for k, p in self.net.named_parameters()}
         self.params.update({f"camera.{k}": p for k, p in self.camera.named_parameters()})
 
+    def training(self):
+        return contextlib.nullcontext()
+
     def eps(self, x_t: torch.Tensor, t: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():  # the frozen part: no parameters, no gradient needed
             base = self.prior.eps(x_t, t, self.cond_y.expand(x_t.shape[0], *self.cond_y.shape[1:]))
@@ -98,6 +102,7 @@ class LoraBackbone:
         self.camera = camera_encoder(time_dim).to(prior.device)
         self.params.update({f"camera.{k}": p for k, p in self.camera.named_parameters()})
         self._camera_emb: torch.Tensor | None = None
+        self._enabled = False
         self.unet.time_embedding.register_forward_hook(self._add_camera)
 
     def _add_camera(self, module, inputs, output):
@@ -106,20 +111,29 @@ class LoraBackbone:
         return output + self._camera_emb.to(output.dtype)
 
     @contextlib.contextmanager
-    def _active(self, cam: torch.Tensor):
+    def training(self):
+        """Adapter on (peft toggles requires_grad with it, and a leaf whose requires_grad is off at
+        backward time receives no gradient, so the backward must run inside)."""
+        if self._enabled:
+            yield
+            return
         self.unet.enable_adapters()
-        self._camera_emb = self.camera(cam.float())
+        self._enabled = True
         try:
             yield
         finally:
-            self._camera_emb = None
+            self._enabled = False
             self.unet.disable_adapters()
 
     def _raw(self, x_t: torch.Tensor, t: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
         """The UNet's output in its own parametrisation (epsilon or v)."""
         cond = self.cond_y.expand(x_t.shape[0], *self.cond_y.shape[1:]).to(self.prior.dtype)
-        with self._active(cam):
-            return self.unet(x_t.to(self.prior.dtype), t, encoder_hidden_states=cond).sample.float()
+        with self.training():
+            self._camera_emb = self.camera(cam.float())
+            try:
+                return self.unet(x_t.to(self.prior.dtype), t, encoder_hidden_states=cond).sample.float()
+            finally:
+                self._camera_emb = None
 
     def eps(self, x_t: torch.Tensor, t: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
         out = self._raw(x_t, t, cam)

@@ -83,7 +83,7 @@ class CameraScoreModel:
         noise = torch.randn(x0.shape, generator=gen).to(device=device, dtype=x0.dtype)
         keep = (torch.rand(b, generator=gen) >= self.uncond_prob).to(device)
         cam = camera_condition(ctx.cameras, b, device) * keep[:, None]
-        with torch.enable_grad():
+        with torch.enable_grad(), self.backbone.training():
             loss = self.backbone.loss(x0, noise, t, cam)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
