@@ -208,3 +208,37 @@ def test_bad_score_model_flags_exit_2_with_one_line(flags, message, tmp_path, ca
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err, err
     assert len(err.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- ProlificDreamer schedules
+
+def test_t_max_milestone_drops_t_max_after_its_fraction_of_the_run():
+    from t3d.guidance.timesteps import TimestepSchedule
+
+    sched = TimestepSchedule(GuidanceConfig(t_max_milestone=(0.2, 0.5)), 1000)
+    gen = torch.Generator().manual_seed(0)
+    early, late = sched.sample(4000, 0.1, gen), sched.sample(4000, 0.2, gen)
+    assert early.max() > 900 and early.min() >= 20
+    assert late.max() <= 500 and late.min() >= 20 and late.float().mean() > 200
+
+
+def test_resolution_milestone_switches_the_training_render(tmp_path):
+    from t3d.config import RunConfig
+    from t3d.engine import Trainer
+    from t3d.priors.factory import build_prior
+    from t3d.run import resolve_framing
+
+    cfg = RunConfig(prompt="a mug", steps=4)
+    cfg.analytic = AnalyticConfig(resolution=16, azimuth_step=30.0, jitter_copies=1)
+    cfg.field.grid_resolution, cfg.render.samples_per_ray, cfg.camera.batch = 16, 16, 1
+    cfg.render.resolution, cfg.render.resolution_milestone = 8, (0.5, 12)
+    prior = build_prior(cfg, torch.device("cpu"))
+    resolve_framing(cfg, prior)
+    trainer = Trainer(cfg, tmp_path, prior, torch.device("cpu"))
+    seen = []
+    original = trainer.scene.render
+    trainer.scene.render = lambda cams, res, **kw: seen.append(res) or original(cams, res, **kw)
+    for _ in range(4):
+        assert trainer.train_step() is not None
+        trainer.step += 1
+    assert seen == [8, 8, 12, 12]
