@@ -24,6 +24,7 @@ from t3d.scene.field import RadianceField
 from t3d.scene.occupancy import OccupancyGrid
 from t3d.scene.render import RenderOutput, render
 from t3d.scene.shading import shade
+from t3d.schedules import after_milestone
 
 
 class Interrupted(T3dError):
@@ -134,7 +135,10 @@ class Trainer:
         gen = step_generator(cfg.seed, step)
         progress = step / max(cfg.steps, 1)
         cams = sample_cameras(self.ranges, cfg.camera.batch, gen, self.device)
-        out = self.scene.render(cams, cfg.render.resolution, generator=gen)
+        # Render-resolution milestone (ProlificDreamer 64 -> 512): a generic schedule of a render
+        # setting, so it lives here rather than in any method's piece.
+        resolution = after_milestone(cfg.render.resolution, cfg.render.resolution_milestone, progress)
+        out = self.scene.render(cams, resolution, generator=gen)
         if cfg.render.shading == "diffuse":
             out.rgb = shade(out.rgb, out.opacity, out.depth, cams.to(self.device),
                             torch.as_tensor(cfg.render.background), gen,

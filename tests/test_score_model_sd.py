@@ -1,0 +1,80 @@
+"""The score model on a tiny random SD folder: LoRA on the prior's own UNet (no second copy),
+the prior's eps untouched, eps_phi = prior's eps at start, and `t3d generate --method esd`
+checkpoints the LoRA and `--resume` continues it exactly."""
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from t3d.cli import main
+from t3d.config import GuidanceConfig, ScoreModelConfig
+from t3d.guidance.score_distillation import StepContext
+from t3d.guidance.score_model import CameraScoreModel
+from t3d.priors.stable_diffusion import StableDiffusionPrior
+from t3d.priors.tiny_sd import build_tiny_sd
+from t3d.scene.cameras import orbit_cameras
+
+
+@pytest.fixture(scope="module")
+def sd_dir(tmp_path_factory):
+    return build_tiny_sd(tmp_path_factory.mktemp("tiny_sd_esd"), prediction_type="epsilon", seed=0)
+
+
+def cfg(rank=4):
+    return GuidanceConfig(guidance_scale=7.5, baseline="score_model", esd_lambda=0.5,
+                          score_model=ScoreModelConfig(lora_rank=rank, lr=1e-2, uncond_prob=0.0))
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_lora_adapts_the_prior_unet_in_place_and_leaves_the_prior_eps_alone(prediction_type, tmp_path):
+    folder = build_tiny_sd(tmp_path / "sd", prediction_type=prediction_type, seed=0)
+    prior = StableDiffusionPrior(str(folder), "cpu")
+    unet = prior.unet
+    frozen = {k: p.detach().clone() for k, p in unet.named_parameters()}
+    g = torch.Generator().manual_seed(0)
+    x_t = torch.randn(2, 4, 16, 16, generator=g)
+    t = torch.tensor([100, 600])
+    cond = prior.embed(["a cat", "a cat"])
+    with torch.no_grad():
+        eps_before = prior.eps(x_t, t, cond)
+    model = CameraScoreModel(prior, cfg(rank=4), "a cat")
+    assert prior.unet is unet  # adapted in place: no copy of the frozen weights
+    lora = {k: p for k, p in model.params.items() if not k.startswith("camera.")}
+    assert lora and all(".lora_A." in k or ".lora_B." in k for k in lora)
+    assert {p.shape[0] for k, p in lora.items() if ".lora_A." in k} == {4}  # rank 4
+    assert sum(p.numel() for p in unet.parameters()) == sum(v.numel() for v in frozen.values()) + sum(
+        p.numel() for p in lora.values())
+    time_dim = unet.time_embedding.linear_2.out_features  # sized from the loaded UNet
+    assert model.params["camera.linear_2.weight"].shape == (time_dim, time_dim)
+    cams = orbit_cameras(2)
+    with torch.no_grad():  # LoRA B and the camera MLP's last layer start at zero: eps_phi == eps_prior(y)
+        torch.testing.assert_close(model.eps(x_t, t, cams), eps_before, atol=1e-5, rtol=1e-5)
+    x0 = torch.randn(2, 4, 16, 16, generator=g)
+    for step in range(3):
+        model.update(StepContext(prior, cams, 0.0, torch.Generator().manual_seed(step), x0))
+    assert all(p.abs().max() > 0 for k, p in lora.items() if ".lora_B." in k)  # LoRA itself trains
+    with torch.no_grad():
+        torch.testing.assert_close(prior.eps(x_t, t, cond), eps_before)  # adapter off for the prior
+        assert (model.eps(x_t, t, cams) - eps_before).abs().max() > 1e-4  # and on for eps_phi
+        assert (model.eps(x_t, t, cams) - model.eps(x_t, t, None)).abs().max() > 1e-6  # camera matters
+    for k, p in unet.named_parameters():
+        if k in frozen:
+            assert torch.equal(p, frozen[k]) and not p.requires_grad, k
+
+
+def test_generate_esd_with_sd_checkpoints_the_lora_and_resume_continues_it(sd_dir, tmp_path, capsys):
+    common = ["--model", str(sd_dir), "--method", "esd", "--resolution", "16", "--batch", "1",
+              "--preview-every", "0", "--checkpoint-every", "2", "--no-video", "--no-mesh",
+              "--set", "field.grid_resolution=16", "--set", "render.samples_per_ray=16"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert main(["generate", "a cat", "--steps", "3", "--out", str(straight), *common]) == 0, capsys.readouterr().err
+    ck = load_file(straight / "checkpoints" / "step_000003.safetensors")
+    lora = [k for k in ck if k.startswith("guidance/score_model/weights/") and ".lora_B." in k]
+    assert lora and any(ck[k].abs().max() > 0 for k in lora)  # trained away from its zero init
+    assert any(k.startswith("guidance/score_model/optim/") for k in ck)
+    assert main(["generate", "a cat", "--steps", "2", "--out", str(split), *common]) == 0
+    assert main(["generate", "--resume", str(split), "--steps", "3", "--no-video", "--no-mesh"]) == 0
+    resumed = load_file(split / "checkpoints" / "step_000003.safetensors")
+    assert resumed.keys() == ck.keys()
+    for key in ck:  # the field, the LoRA, the camera MLP and their AdamW state
+        torch.testing.assert_close(resumed[key], ck[key], atol=1e-6, rtol=1e-5, msg=key)
