@@ -43,10 +43,24 @@ def parse_range(text: str | None, name: str, count: int = 2) -> Optional[tuple[f
     return values
 
 
+def parse_score_clip(text: str | None):
+    """--score-clip: 'START:END', 'C', 'auto' (the prior's D-SDS default) or 'off'."""
+    if text is not None and text.strip().lower() in ("auto", "off"):
+        return text.strip().lower()
+    return parse_range(text, "--score-clip")
+
+
+def parse_words(text: str | None) -> Optional[tuple[str, ...]]:
+    """'smiling, dog' -> ('smiling', 'dog')."""
+    if text is None:
+        return None
+    return tuple(w for w in (part.strip() for part in text.replace(",", " ").split()) if w)
+
+
 @app.command()
 def generate(
     prompt: Optional[str] = typer.Argument(None, help="What to make, e.g. \"a smiling head\" (taken from the run when resuming)."),
-    method: Optional[str] = typer.Option(None, help="Score-distillation method preset: sds."),
+    method: Optional[str] = typer.Option(None, help="Score-distillation method preset: sds | dsds (SDS + score clipping + prompt debiasing + front bin ±22.5°)."),
     model: Optional[str] = typer.Option(None, help="Prior: 'analytic' (built-in, offline), 'analytic:FOLDER' (your posed images), or a diffusers model id / local folder."),
     steps: Optional[int] = typer.Option(None, help="Total optimisation steps (default 800). With --resume: the new total."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder to write (default runs/<prompt>-<method>)."),
@@ -61,7 +75,11 @@ def generate(
     guidance_scale: Optional[float] = typer.Option(None, help="Classifier-free guidance scale s in eps_u + s (eps_c - eps_u)."),
     t_range: Optional[str] = typer.Option(None, help="Timestep range as fractions of T, 'MIN:MAX' (default 0.02:0.98)."),
     t_schedule: Optional[str] = typer.Option(None, help="uniform (random t) | anneal (t_max -> t_min linearly)."),
-    score_clip: Optional[str] = typer.Option(None, help="D-SDS score clipping 'START:END' (linear over the run) or 'C' (static)."),
+    score_clip: Optional[str] = typer.Option(None, help="D-SDS clipping of w(t)(eps_prior - baseline), elementwise: 'START:END' (linear over the run), 'C' (static), 'auto' (2:8 for SD latents, 5:20 for the analytic prior) or 'off'."),
+    prompt_debias: Optional[str] = typer.Option(None, help="D-SDS prompt debiasing with a masked LM: auto (only if the MLM loads offline; else a note) | on (error if unavailable) | off."),
+    mlm: Optional[str] = typer.Option(None, help="Masked LM for prompt debiasing: a Hugging Face id or a local folder (default bert-base-uncased)."),
+    keep_words: Optional[str] = typer.Option(None, help="Comma-separated prompt words debiasing must never drop (P(u) = 1)."),
+    perp_neg: Optional[bool] = typer.Option(None, "--perp-neg/--no-perp-neg", help="Perp-Neg: interpolate view prompts by azimuth and subtract the other views' perpendicular components."),
     view_prompts: Optional[bool] = typer.Option(None, "--view-prompts/--no-view-prompts", help="Append ', front view' etc. by camera azimuth."),
     front_mass: Optional[float] = typer.Option(None, help="Analytic prior: share of mass on front views (default 0.75)."),
     adherence: Optional[float] = typer.Option(None, help="Analytic prior: how much a view prompt conditions on its views, 0..1 (default 0.5)."),
@@ -83,10 +101,12 @@ def generate(
             "seed": seed, "device": device, "render.resolution": resolution, "camera.batch": batch,
             "field.encoding": encoding, "guidance.guidance_scale": guidance_scale,
             "guidance.t_schedule": t_schedule, "guidance.view_prompts": view_prompts,
+            "guidance.prompt_debias": prompt_debias, "guidance.mlm": mlm,
+            "guidance.keep_words": parse_words(keep_words), "guidance.perp_neg": perp_neg,
             "analytic.front_mass": front_mass, "analytic.adherence": adherence, "analytic.bandwidth": bandwidth,
             "output.checkpoint_every": checkpoint_every, "output.preview_every": preview_every,
             "output.video_frames": video_frames, "output.mesh_format": mesh_format,
-        }, t_range=parse_range(t_range, "--t-range"), score_clip=parse_range(score_clip, "--score-clip"),
+        }, t_range=parse_range(t_range, "--t-range"), score_clip=parse_score_clip(score_clip),
         sets=set_, video=video, mesh=mesh)
     run_generate(request, console)
 

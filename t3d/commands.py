@@ -32,7 +32,7 @@ class GenerateRequest:
     config: Optional[Path] = None
     overrides: dict[str, Any] = field(default_factory=dict)
     t_range: Optional[tuple[float, ...]] = None
-    score_clip: Optional[tuple[float, ...]] = None
+    score_clip: Optional[tuple[float, ...] | str] = None  # (start, end), "auto" or "off"
     sets: list[str] = field(default_factory=list)
     video: bool = True
     mesh: bool = True
@@ -70,8 +70,10 @@ def build_config(req: GenerateRequest) -> RunConfig:
             set_dotted(cfg, key, value)
     if req.t_range is not None:
         cfg.guidance.t_min, cfg.guidance.t_max = req.t_range
-    if req.score_clip is not None:
-        cfg.guidance.score_clip = tuple(req.score_clip)
+    if req.score_clip == "off":
+        cfg.guidance.score_clip = None
+    elif req.score_clip is not None:
+        cfg.guidance.score_clip = req.score_clip if isinstance(req.score_clip, str) else tuple(req.score_clip)
     apply_sets(cfg, req.sets)
     return cfg
 
@@ -110,10 +112,14 @@ def run_generate(req: GenerateRequest, console: Console) -> Path:
     prior = build_prior(cfg, device)  # before touching the disk: an unavailable model changes nothing
     prior.check_prompt(cfg.prompt)
     resolve_framing(cfg, prior)
+    # Built before the run folder is touched: a guidance piece that cannot load (e.g. the masked
+    # LM of --prompt-debias on) must leave the disk unchanged, like an unavailable prior.
+    trainer = Trainer(cfg, run_dir, prior, device)
+    for note in getattr(trainer.guidance, "notes", ()):
+        console.print(note, markup=False)
     if req.resume is None:
         prepare_new_run_dir(run_dir, req.overwrite)
         save_config(cfg, run_dir)
-    trainer = Trainer(cfg, run_dir, prior, device)
     if req.resume is not None:
         found = ckpt.list_checkpoints(run_dir)
         if found:

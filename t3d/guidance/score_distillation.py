@@ -25,9 +25,11 @@ import torch
 
 from t3d.config import GuidanceConfig
 from t3d.guidance.noise import GaussianNoise
-from t3d.guidance.postprocess import ScoreClip
+from t3d.guidance.perp_neg import PerpNegGuide
+from t3d.guidance.postprocess import ScoreClip, resolve_score_clip
 from t3d.guidance.timesteps import TimestepSchedule
 from t3d.priors.base import Prior, add_noise, guided_eps
+from t3d.prompts.debias import debiased_view_prompts
 from t3d.prompts.views import ViewPrompts
 from t3d.scene.cameras import Cameras
 
@@ -110,12 +112,14 @@ class ScoreDistillation:
 
     def __init__(self, prior: Prior, cfg: GuidanceConfig, prompt: str):
         self.prior, self.cfg = prior, cfg
-        self.views = ViewPrompts(prompt, cfg.view_prompts, cfg.front_halfwidth, tuple(cfg.view_words))
+        # View prompts, per-view debiased when cfg.prompt_debias asks; notes are for the user.
+        self.views, self.notes = debiased_view_prompts(prompt, cfg, prior)
         self.timesteps = TimestepSchedule(cfg, prior.num_train_timesteps)
-        self.guide = PromptGuide(prior, cfg, self.views)
+        self.guide = (PerpNegGuide if cfg.perp_neg else PromptGuide)(prior, cfg, self.views)
         self.noise = GaussianNoise()
         self.baseline = NoiseBaseline()
-        self.post = [ScoreClip(*cfg.score_clip)] if cfg.score_clip else []
+        clip = resolve_score_clip(cfg.score_clip, prior)  # "auto" -> the prior's D-SDS default
+        self.post = [ScoreClip(*clip)] if clip else []
         self.terms: list = []
         self.trainables: dict[str, Any] = {}
         self.last: StepContext | None = None
