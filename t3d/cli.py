@@ -142,6 +142,21 @@ def export_mesh_cmd(
     run_export_mesh(run, format, out, resolution, threshold, device, console)
 
 
+@app.command("debias-prompt")
+def debias_prompt_cmd(
+    prompt: str = typer.Argument(..., help="The prompt to debias, e.g. \"a smiling dog\"."),
+    mlm: Optional[str] = typer.Option(None, help="Masked LM: a Hugging Face id or a local folder (default bert-base-uncased)."),
+    keep_words: Optional[str] = typer.Option(None, help="Comma-separated words never to drop (P(u) = 1)."),
+    view_words: Optional[str] = typer.Option(None, help="Comma-separated view words front,side,back,overhead-equivalent (default: the dsds preset's front,side,back,top)."),
+    threshold: float = typer.Option(0.95, help="Drop a word from a view when its PMI ratio is below this."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON with P(view | prompt), and per word and view the probabilities and PMI ratios."),
+):
+    """Show D-SDS prompt debiasing: the prompt each view gets after contradicting words are dropped."""
+    from t3d.commands import run_debias_prompt
+
+    run_debias_prompt(prompt, mlm, parse_words(keep_words), parse_words(view_words), threshold, json_out)
+
+
 def fail(message: str, code: int = 2) -> int:
     """One plain line on stderr (never wrapped or styled, so scripts can grep it); returns `code`."""
     print(f"t3d: error: {' '.join(message.split())}", file=sys.stderr, flush=True)

@@ -74,8 +74,10 @@ def debias_prompt(prompt: str, scorer, view_words, keep_words=(), threshold: flo
         is_pinned = normalise_word(word) in pinned
         p_u = 1.0 if is_pinned else faithfulness
         ratio = full / (p_u * full + (1 - p_u) * probs[i + 1])
-        result.words.append(WordScore(word, is_pinned, probs[i + 1].tolist(), ratio.tolist(),
-                                      (ratio < threshold).tolist()))
+        # P(u) = 1 makes the ratio exactly 1, which already keeps the word at any threshold <= 1 (the
+        # paper's 0.95); pinning also holds for a user's threshold above 1.
+        dropped = [False] * len(ratio) if is_pinned else (ratio < threshold).tolist()
+        result.words.append(WordScore(word, is_pinned, probs[i + 1].tolist(), ratio.tolist(), dropped))
     return result
 
 

@@ -77,7 +77,8 @@ class MlmViewScorer:
 def _offline_env() -> bool:
     from t3d.priors.stable_diffusion import _hub_offline
 
-    return _hub_offline() or os.environ.get("TRANSFORMERS_OFFLINE", "").lower() in ("1", "true", "yes")
+    env = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")  # read now, not only when huggingface_hub was imported
+    return _hub_offline() or any(os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on") for k in env)
 
 
 def mlm_unavailable(name: str, reason: str) -> T3dError:
@@ -102,12 +103,23 @@ def load_mlm(name: str = DEFAULT_MLM, local_only: bool = False, device: str | to
         source, kw, where = str(folder), {}, f"the folder {folder}"
     else:
         source, kw, where = name, {"local_files_only": local_only or _offline_env()}, "the Hugging Face Hub"
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a ~0.4 GB model loads in a second; its bars only clutter the run's output
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **kw)
         model = AutoModelForMaskedLM.from_pretrained(source, **kw)
     except _load_error_types() as exc:
-        reason = _why_hub_load_failed(exc) if where == "the Hugging Face Hub" else str(exc).splitlines()[0][:200]
-        if kw.get("local_files_only") and not _offline_env():
-            reason = "it is not in the local Hugging Face cache"
+        if kw.get("local_files_only"):  # the only possible failure short of a broken cache entry
+            reason = "it is not in the local Hugging Face cache" + (
+                " and HF_HUB_OFFLINE=1 forbids downloading it" if _offline_env() else "")
+        elif where == "the Hugging Face Hub":
+            reason = _why_hub_load_failed(exc)
+        else:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise mlm_unavailable(name, f"{reason} (looked in {where})") from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     return MlmViewScorer(model.to(device), tokenizer, name)
