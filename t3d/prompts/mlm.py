@@ -85,7 +85,7 @@ def mlm_unavailable(name: str, reason: str) -> T3dError:
     err = T3dError(
         f"prompt debiasing needs the masked language model {name!r}: {reason}. "
         f"Download it once with network access, or pass --mlm /path/to/folder with a model saved by "
-        f"save_pretrained (config.json, weights, tokenizer files); --prompt-debias off skips debiasing.")
+        f"save_pretrained (config.json, weights, tokenizer files); in t3d generate, --prompt-debias off skips debiasing.")
     err.reason = reason  # the short why, for notes
     return err
 
