@@ -50,7 +50,7 @@ def validate(cfg: RunConfig) -> None:
 def validate_debiasing(cfg: RunConfig) -> None:
     """D-SDS score clipping / prompt debiasing and Perp-Neg settings."""
     g = cfg.guidance
-    if isinstance(g.score_clip, str) and g.score_clip != "auto":
+    if isinstance(g.score_clip, str) and g.score_clip not in ("auto", "off"):
         raise T3dError(f"score clip must be 'auto', 'off', 'START:END' or 'C', got '{g.score_clip}'")
     if isinstance(g.score_clip, tuple) and (len(g.score_clip) != 2 or min(g.score_clip) <= 0):
         raise T3dError(f"--score-clip thresholds must be positive, got {':'.join(map(str, g.score_clip))}")

@@ -4,9 +4,9 @@ One step, for a batch of renders x0 = encode(render(theta, c)):
     t      ~ timesteps                          (uniform; anneal; ...)
     n      ~ noise source                       (fresh Gaussian; later: inversion, 3D-consistent)
     x_t    = a_t x0 + s_t n
-    eps_p  = guide: prior eps with CFG on view prompts (one batched prior call)
+    eps_p  = guide: prior eps with CFG on view prompts (one batched prior call; or Perp-Neg)
     base   = baseline score                     (n for SDS; eps_phi for VSD/ESD)
-    grad   = post(w(t) * (eps_p - base))        (post: optional D-SDS clipping)
+    grad   = post(w(t) * (eps_p - base))        (post: optional D-SDS clipping, guidance/postprocess.py)
     loss   = 0.5 * mean((x0 - (x0 - grad).detach())^2)  +  sum of extra terms (USD, GSD, ...)
 Its gradient on x0 is grad / numel: the mean keeps the loss's size independent of image size,
 and Adam makes the absolute scale irrelevant to the field's update.
