@@ -51,12 +51,24 @@ def parse_milestone(text: str | None, name: str, integer: bool = False) -> Optio
     if values is None or (integer and values[1] != int(values[1])):
         raise T3dError(f"{name} expects FRACTION:{'PIXELS' if integer else 'VALUE'} like 0.2:{128 if integer else 0.5}, got '{text}'")
     return (values[0], int(values[1])) if integer else values
+def parse_score_clip(text: str | None):
+    """--score-clip: 'START:END', 'C', 'auto' (the prior's D-SDS default) or 'off'."""
+    if text is not None and text.strip().lower() in ("auto", "off"):
+        return text.strip().lower()
+    return parse_range(text, "--score-clip")
+
+
+def parse_words(text: str | None) -> Optional[tuple[str, ...]]:
+    """'smiling, dog' -> ('smiling', 'dog')."""
+    if text is None:
+        return None
+    return tuple(w for w in (part.strip() for part in text.replace(",", " ").split()) if w)
 
 
 @app.command()
 def generate(
     prompt: Optional[str] = typer.Argument(None, help="What to make, e.g. \"a smiling head\" (taken from the run when resuming)."),
-    method: Optional[str] = typer.Option(None, help="Score-distillation method preset: sds | vsd | esd."),
+    method: Optional[str] = typer.Option(None, help="Score-distillation method preset: sds | vsd | esd | dsds | sdi | gsd | usd (see README)."),
     model: Optional[str] = typer.Option(None, help="Prior: 'analytic' (built-in, offline), 'analytic:FOLDER' (your posed images), or a diffusers model id / local folder."),
     steps: Optional[int] = typer.Option(None, help="Total optimisation steps (default 800). With --resume: the new total."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder to write (default runs/<prompt>-<method>)."),
@@ -71,12 +83,16 @@ def generate(
     guidance_scale: Optional[float] = typer.Option(None, help="Classifier-free guidance scale s in eps_u + s (eps_c - eps_u)."),
     t_range: Optional[str] = typer.Option(None, help="Timestep range as fractions of T, 'MIN:MAX' (default 0.02:0.98)."),
     t_schedule: Optional[str] = typer.Option(None, help="uniform (random t) | anneal (t_max -> t_min linearly)."),
-    score_clip: Optional[str] = typer.Option(None, help="D-SDS score clipping 'START:END' (linear over the run) or 'C' (static)."),
     esd_lambda: Optional[float] = typer.Option(None, help="ESD: weight of the camera-free score eps_phi(x_t, no camera) in the baseline, 0..1 (esd preset 0.5; 0 = VSD)."),
     uncond_prob: Optional[float] = typer.Option(None, help="VSD/ESD: probability of training the score model without the camera (default 0.5, as in the ESD paper)."),
     lora_rank: Optional[int] = typer.Option(None, help="VSD/ESD with Stable Diffusion: LoRA rank of the score model (default 4)."),
     t_max_milestone: Optional[str] = typer.Option(None, help="'FRACTION:T_MAX': t_max drops to T_MAX after that fraction of the run (ProlificDreamer: 0.2:0.5)."),
     resolution_milestone: Optional[str] = typer.Option(None, help="'FRACTION:PIXELS': render at PIXELS after that fraction of the run (ProlificDreamer: 0.2:512)."),
+    score_clip: Optional[str] = typer.Option(None, help="D-SDS clipping of w(t)(eps_prior - baseline), elementwise: 'START:END' (linear over the run), 'C' (static), 'auto' (2:8 for SD latents, 5:20 for the analytic prior) or 'off'."),
+    prompt_debias: Optional[str] = typer.Option(None, help="D-SDS prompt debiasing with a masked LM: auto (only if the MLM loads offline; else a note) | on (error if unavailable) | off."),
+    mlm: Optional[str] = typer.Option(None, help="Masked LM for prompt debiasing: a Hugging Face id or a local folder (default bert-base-uncased)."),
+    keep_words: Optional[str] = typer.Option(None, help="Comma-separated prompt words debiasing must never drop (P(u) = 1)."),
+    perp_neg: Optional[bool] = typer.Option(None, "--perp-neg/--no-perp-neg", help="Perp-Neg: interpolate view prompts by azimuth and subtract the other views' perpendicular components."),
     view_prompts: Optional[bool] = typer.Option(None, "--view-prompts/--no-view-prompts", help="Append ', front view' etc. by camera azimuth."),
     front_mass: Optional[float] = typer.Option(None, help="Analytic prior: share of mass on front views (default 0.75)."),
     adherence: Optional[float] = typer.Option(None, help="Analytic prior: how much a view prompt conditions on its views, 0..1 (default 0.5)."),
@@ -110,10 +126,12 @@ def generate(
             "guidance.score_model.lora_rank": lora_rank,
             "guidance.t_max_milestone": parse_milestone(t_max_milestone, "--t-max-milestone"),
             "render.resolution_milestone": parse_milestone(resolution_milestone, "--resolution-milestone", True),
+            "guidance.prompt_debias": prompt_debias, "guidance.mlm": mlm,
+            "guidance.keep_words": parse_words(keep_words), "guidance.perp_neg": perp_neg,
             "analytic.front_mass": front_mass, "analytic.adherence": adherence, "analytic.bandwidth": bandwidth,
             "output.checkpoint_every": checkpoint_every, "output.preview_every": preview_every,
             "output.video_frames": video_frames, "output.mesh_format": mesh_format,
-        }, t_range=parse_range(t_range, "--t-range"), score_clip=parse_range(score_clip, "--score-clip"),
+        }, t_range=parse_range(t_range, "--t-range"), score_clip=parse_score_clip(score_clip),
         sets=set_, video=video, mesh=mesh)
     run_generate(request, console)
 
@@ -147,6 +165,21 @@ def export_mesh_cmd(
     from t3d.commands import run_export_mesh
 
     run_export_mesh(run, format, out, resolution, threshold, device, console)
+
+
+@app.command("debias-prompt")
+def debias_prompt_cmd(
+    prompt: str = typer.Argument(..., help="The prompt to debias, e.g. \"a smiling dog\"."),
+    mlm: Optional[str] = typer.Option(None, help="Masked LM: a Hugging Face id or a local folder (default bert-base-uncased)."),
+    keep_words: Optional[str] = typer.Option(None, help="Comma-separated words never to drop (P(u) = 1)."),
+    view_words: Optional[str] = typer.Option(None, help="Comma-separated view words front,side,back,overhead-equivalent (default: the dsds preset's front,side,back,top)."),
+    threshold: float = typer.Option(0.95, help="Drop a word from a view when its PMI ratio is below this."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON with P(view | prompt), and per word and view the probabilities and PMI ratios."),
+):
+    """Show D-SDS prompt debiasing: the prompt each view gets after contradicting words are dropped."""
+    from t3d.commands import run_debias_prompt
+
+    run_debias_prompt(prompt, mlm, parse_words(keep_words), parse_words(view_words), threshold, json_out)
 
 
 def fail(message: str, code: int = 2) -> int:

@@ -32,7 +32,7 @@ class GenerateRequest:
     config: Optional[Path] = None
     overrides: dict[str, Any] = field(default_factory=dict)
     t_range: Optional[tuple[float, ...]] = None
-    score_clip: Optional[tuple[float, ...]] = None
+    score_clip: Optional[tuple[float, ...] | str] = None  # (start, end), "auto" or "off"
     sets: list[str] = field(default_factory=list)
     video: bool = True
     mesh: bool = True
@@ -70,8 +70,10 @@ def build_config(req: GenerateRequest) -> RunConfig:
             set_dotted(cfg, key, value)
     if req.t_range is not None:
         cfg.guidance.t_min, cfg.guidance.t_max = req.t_range
-    if req.score_clip is not None:
-        cfg.guidance.score_clip = tuple(req.score_clip)
+    if req.score_clip == "off":
+        cfg.guidance.score_clip = None
+    elif req.score_clip is not None:
+        cfg.guidance.score_clip = req.score_clip if isinstance(req.score_clip, str) else tuple(req.score_clip)
     apply_sets(cfg, req.sets)
     return cfg
 
@@ -110,10 +112,14 @@ def run_generate(req: GenerateRequest, console: Console) -> Path:
     prior = build_prior(cfg, device)  # before touching the disk: an unavailable model changes nothing
     prior.check_prompt(cfg.prompt)
     resolve_framing(cfg, prior)
+    # Built before the run folder is touched: a guidance piece that cannot load (e.g. the masked
+    # LM of --prompt-debias on) must leave the disk unchanged, like an unavailable prior.
+    trainer = Trainer(cfg, run_dir, prior, device)
+    for note in getattr(trainer.guidance, "notes", ()):
+        console.print(note, markup=False)
     if req.resume is None:
         prepare_new_run_dir(run_dir, req.overwrite)
         save_config(cfg, run_dir)
-    trainer = Trainer(cfg, run_dir, prior, device)
     if req.resume is not None:
         found = ckpt.list_checkpoints(run_dir)
         if found:
@@ -196,3 +202,38 @@ def run_export_mesh(run: Path, fmt: Optional[str], out: Optional[Path], resoluti
     path = export_scene_mesh(scene, Path(out) if out else run_dir / f"mesh.{fmt}", fmt, resolution, level)
     console.print(f"mesh of step {step}: {path}")
     return path
+
+
+def run_debias_prompt(prompt: str, mlm: Optional[str], keep_words, view_words, threshold: float,
+                      as_json: bool) -> dict:
+    """`t3d debias-prompt`: a table (or JSON) of the per-view prompts after D-SDS prompt debiasing."""
+    import json
+
+    from rich.table import Table
+
+    from t3d.config import METHOD_PRESETS
+    from t3d.prompts.debias import debias_prompt
+    from t3d.prompts.mlm import DEFAULT_MLM, load_mlm
+
+    if not prompt.strip():
+        raise T3dError("the prompt is empty; e.g. t3d debias-prompt \"a smiling dog\"")
+    words = tuple(view_words or METHOD_PRESETS["dsds"]["guidance.view_words"])
+    if len(words) != 4:
+        raise T3dError(f"--view-words needs 4 words (front, side, back, overhead), got {len(words)}")
+    if not threshold > 0:
+        raise T3dError(f"--threshold must be positive, got {threshold}")
+    scorer = load_mlm(mlm or DEFAULT_MLM)
+    result = debias_prompt(prompt, scorer, words, keep_words or (), threshold)
+    data = result.to_dict()
+    data["mlm"] = mlm or DEFAULT_MLM
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return data
+    table = Table(title=f"'{prompt}' per view ({data['mlm']}, PMI threshold {threshold})")
+    for col in ("view", "prompt", "P(view | prompt)", "dropped"):
+        table.add_column(col)
+    for v, (word, body) in enumerate(zip(words, result.bodies())):
+        dropped = [w.word for w in result.words if w.dropped[v]]
+        table.add_row(word, f"{body}, {word} view", f"{result.p_full[v]:.3f}", ", ".join(dropped) or "-")
+    Console(highlight=False).print(table)
+    return data

@@ -11,7 +11,7 @@ import typing
 from dataclasses import dataclass
 from dataclasses import field as _field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import yaml
 
@@ -111,14 +111,21 @@ class GuidanceConfig:
     t_schedule: str = "uniform"  # uniform | anneal (linear t_max -> t_min over the run)
     weighting: str = "sds"  # sds: w(t) = 1 - alphabar_t | uniform
     noise: str = "gaussian"
-    score_clip: Optional[tuple[float, float]] = None  # D-SDS clip (start, end); None = off
     baseline: str = "noise"  # noise (SDS) | score_model (VSD/ESD: eps_phi of the renders)
     esd_lambda: float = 0.0  # ESD: weight of eps_phi(no camera); 0 = VSD
     t_max_milestone: Optional[tuple[float, float]] = None  # (fraction of run, t_max after it): ProlificDreamer
     score_model: ScoreModelConfig = _field(default_factory=ScoreModelConfig)
+    # D-SDS clip of w(t) (eps_p - baseline): (start, end), "auto" = the prior's default, None = off
+    score_clip: Optional[Union[tuple[float, float], str]] = None
     view_prompts: bool = True
     front_halfwidth: float = 45.0
     view_words: tuple[str, str, str, str] = ("front", "side", "back", "overhead")
+    # D-SDS prompt debiasing: auto (only if the MLM loads from the local cache) | on | off
+    prompt_debias: str = "off"
+    mlm: str = "bert-base-uncased"  # masked LM id or local folder for prompt debiasing
+    keep_words: tuple[str, ...] = ()  # words prompt debiasing never drops (the paper's P(u) = 1)
+    debias_threshold: float = 0.95  # drop a word from a view when its PMI ratio falls below this
+    perp_neg: bool = False  # Perp-Neg: azimuth-interpolated view embeddings + perpendicular negatives
 
 
 @dataclass
@@ -170,6 +177,12 @@ METHOD_PRESETS: dict[str, dict[str, Any]] = {
     "vsd": {"guidance.guidance_scale": 7.5, "guidance.baseline": "score_model", "guidance.esd_lambda": 0.0},
     # ESD: VSD's baseline mixed with the camera-free eps_phi (lambda = 0.5, the paper's default).
     "esd": {"guidance.guidance_scale": 7.5, "guidance.baseline": "score_model", "guidance.esd_lambda": 0.5},
+    # D-SDS (seeds/dsds-debiasing-scores-and-prompts.txt): SDS + dynamic score clipping scaled to the
+    # prior + prompt debiasing (auto: skipped with a note when the MLM is not available offline) +
+    # front bin narrowed to +-22.5 degrees and the paper's view prompts ("top view", not "overhead").
+    "dsds": {"guidance.guidance_scale": 100.0, "guidance.baseline": "noise", "guidance.esd_lambda": 0.0,
+             "guidance.score_clip": "auto", "guidance.prompt_debias": "auto",
+             "guidance.front_halfwidth": 22.5, "guidance.view_words": ("front", "side", "back", "top")},
 }
 
 
@@ -221,7 +234,11 @@ def _coerce(tp, value, where: str):
     origin = typing.get_origin(tp)
     if origin is typing.Union:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return None if value is None else _coerce(args[0], value, where)
+        if value is None:
+            return None
+        if isinstance(value, str) and str in args:  # e.g. score_clip: auto
+            return value
+        return _coerce(args[0], value, where)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise T3dError(f"config section '{where}' must be a mapping")

@@ -60,6 +60,7 @@ def validate(cfg: RunConfig) -> None:
         raise T3dError(f"unknown latent mode '{cfg.sd.latent_mode}'; choose vae or rgb")
     if cfg.sd.dtype not in ("auto", "fp16", "bf16", "fp32"):
         raise T3dError(f"unknown --sd-dtype '{cfg.sd.dtype}'; choose auto, fp16, bf16 or fp32")
+    validate_debiasing(cfg)
     from t3d.scene.mesh import MESH_FORMATS
 
     if cfg.output.mesh_format not in MESH_FORMATS:
@@ -68,6 +69,26 @@ def validate(cfg: RunConfig) -> None:
 
     if not cfg.output.video_panels or set(cfg.output.video_panels) - set(VIDEO_PANELS):
         raise T3dError(f"video panels must be chosen from {', '.join(VIDEO_PANELS)}")
+
+
+def validate_debiasing(cfg: RunConfig) -> None:
+    """D-SDS score clipping / prompt debiasing and Perp-Neg settings."""
+    g = cfg.guidance
+    if isinstance(g.score_clip, str) and g.score_clip not in ("auto", "off"):
+        raise T3dError(f"score clip must be 'auto', 'off', 'START:END' or 'C', got '{g.score_clip}'")
+    if isinstance(g.score_clip, tuple) and (len(g.score_clip) != 2 or min(g.score_clip) <= 0):
+        raise T3dError(f"--score-clip thresholds must be positive, got {':'.join(map(str, g.score_clip))}")
+    from t3d.prompts.debias import DEBIAS_MODES
+
+    if g.prompt_debias not in DEBIAS_MODES:
+        raise T3dError(f"unknown --prompt-debias '{g.prompt_debias}'; choose {', '.join(DEBIAS_MODES)}")
+    if not 0.0 < g.debias_threshold:
+        raise T3dError(f"debias threshold must be positive, got {g.debias_threshold}")
+    if g.perp_neg and not g.view_prompts:
+        raise T3dError("--perp-neg interpolates view prompts; it cannot be combined with --no-view-prompts")
+    if g.perp_neg and is_analytic(cfg.model) and cfg.analytic.adherence >= 1.0:
+        raise T3dError("--perp-neg with the analytic prior needs --adherence below 1: at 1 the front, side "
+                       "and back prompts allow disjoint references, so their interpolation is empty")
 
 
 def resolve_framing(cfg: RunConfig, prior) -> None:

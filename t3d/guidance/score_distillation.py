@@ -4,9 +4,9 @@ One step, for a batch of renders x0 = encode(render(theta, c)):
     t      ~ timesteps                          (uniform; anneal; ...)
     n      ~ noise source                       (fresh Gaussian; later: inversion, 3D-consistent)
     x_t    = a_t x0 + s_t n
-    eps_p  = guide: prior eps with CFG on view prompts (one batched prior call)
+    eps_p  = guide: prior eps with CFG on view prompts (one batched prior call; or Perp-Neg)
     base   = baseline score                     (n for SDS; eps_phi for VSD/ESD)
-    grad   = post(w(t) * (eps_p - base))        (post: optional D-SDS clipping)
+    grad   = post(w(t) * (eps_p - base))        (post: optional D-SDS clipping, guidance/postprocess.py)
     loss   = 0.5 * mean((x0 - (x0 - grad).detach())^2)  +  sum of extra terms (USD, GSD, ...)
 Its gradient on x0 is grad / numel: the mean keeps the loss's size independent of image size,
 and Adam makes the absolute scale irrelevant to the field's update.
@@ -25,10 +25,12 @@ import torch
 
 from t3d.config import GuidanceConfig
 from t3d.guidance.noise import GaussianNoise
-from t3d.guidance.postprocess import ScoreClip
+from t3d.guidance.perp_neg import PerpNegGuide
+from t3d.guidance.postprocess import ScoreClip, resolve_score_clip
 from t3d.guidance.score_model import CameraScoreModel
 from t3d.guidance.timesteps import TimestepSchedule
 from t3d.priors.base import Prior, add_noise, guided_eps
+from t3d.prompts.debias import debiased_view_prompts
 from t3d.prompts.views import ViewPrompts
 from t3d.scene.cameras import Cameras
 
@@ -111,11 +113,13 @@ class ScoreDistillation:
 
     def __init__(self, prior: Prior, cfg: GuidanceConfig, prompt: str):
         self.prior, self.cfg = prior, cfg
-        self.views = ViewPrompts(prompt, cfg.view_prompts, cfg.front_halfwidth, tuple(cfg.view_words))
+        # View prompts, per-view debiased when cfg.prompt_debias asks; notes are for the user.
+        self.views, self.notes = debiased_view_prompts(prompt, cfg, prior)
         self.timesteps = TimestepSchedule(cfg, prior.num_train_timesteps)
-        self.guide = PromptGuide(prior, cfg, self.views)
+        self.guide = (PerpNegGuide if cfg.perp_neg else PromptGuide)(prior, cfg, self.views)
         self.noise = GaussianNoise()
-        self.post = [ScoreClip(*cfg.score_clip)] if cfg.score_clip else []
+        clip = resolve_score_clip(cfg.score_clip, prior)  # "auto" -> the prior's D-SDS default
+        self.post = [ScoreClip(*clip)] if clip else []
         self.terms: list = []
         self.trainables: dict[str, Any] = {}
         if cfg.baseline == "score_model":  # VSD / ESD: eps_phi of the renders, trained every step

@@ -1,0 +1,125 @@
+"""A masked language model that says how likely each view word is for a prompt (D-SDS).
+
+P(v | prompt) is read at the [MASK] of "This image is depicting a [MASK] view of {prompt}"
+(METHODS.md; the paper prefixes "This image is depicting a" so that a general LM judges an image),
+restricted to the view words and renormalised over them.
+
+Multi-piece view words (e.g. "overhead" -> "over", "##head" in some vocabularies) get one [MASK]
+per piece and are scored by the chain rule, left to right:
+    P(p1 p2 | ctx) = P(p1 at m1 | m1, m2 masked) * P(p2 at m2 | p1 at m1, m2 masked).
+For single-piece words this is exactly the softmax at the one [MASK] (the paper's setting). All
+rows (every prompt variant x view word x chain step) go through the model in one batch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from t3d.errors import T3dError
+
+DEFAULT_MLM = "bert-base-uncased"
+TEMPLATE = "This image is depicting a {mask} view of {prompt}"
+
+
+class MlmViewScorer:
+    """View-word probabilities from a transformers masked LM and its tokenizer."""
+
+    def __init__(self, model, tokenizer, name: str = "mlm"):
+        self.model, self.tokenizer, self.name = model.eval(), tokenizer, name
+        if tokenizer.mask_token is None:
+            raise T3dError(f"masked LM {name!r} has no [MASK] token; prompt debiasing needs a masked LM such as {DEFAULT_MLM}")
+
+    def pieces(self, word: str) -> list[int]:
+        ids = self.tokenizer.convert_tokens_to_ids(self.tokenizer.tokenize(word))
+        if not ids or self.tokenizer.unk_token_id in ids:
+            raise T3dError(f"view word '{word}' is not in the vocabulary of the masked LM {self.name!r}")
+        return ids
+
+    def _rows(self, prompts: list[str], view_words: list[str]):
+        """Token rows and, per row, (prompt index, view index, mask position, target id)."""
+        mask = self.tokenizer.mask_token
+        rows, targets = [], []
+        for v, word in enumerate(view_words):
+            pieces = self.pieces(word)
+            for p, prompt in enumerate(prompts):
+                ids = self.tokenizer(TEMPLATE.format(mask=" ".join([mask] * len(pieces)), prompt=prompt),
+                                     truncation=True)["input_ids"]
+                masks = [i for i, tok in enumerate(ids) if tok == self.tokenizer.mask_token_id]
+                if len(masks) != len(pieces):  # truncated away: a prompt longer than the LM's context
+                    raise T3dError(f"prompt too long for the masked LM {self.name!r}: '{prompt[:60]}...'")
+                for j, target in enumerate(pieces):  # chain rule: pieces before j are filled in
+                    row = list(ids)
+                    for k in range(j):
+                        row[masks[k]] = pieces[k]
+                    rows.append(row)
+                    targets.append((p, v, masks[j], target))
+        return rows, targets
+
+    @torch.no_grad()
+    def view_probabilities(self, prompts: list[str], view_words: list[str]) -> torch.Tensor:
+        """(len(prompts), len(view_words)) P(v | prompt), each row renormalised over the view words."""
+        rows, targets = self._rows(prompts, view_words)
+        batch = self.tokenizer.pad({"input_ids": rows}, return_tensors="pt")
+        device = next(self.model.parameters()).device
+        logits = self.model(**{k: v.to(device) for k, v in batch.items()}).logits.float()
+        index = torch.tensor([(r, pos) for r, (_, _, pos, _) in enumerate(targets)])
+        log_probs = torch.log_softmax(logits[index[:, 0], index[:, 1]], dim=-1)
+        picked = log_probs[torch.arange(len(targets)), torch.tensor([t for *_, t in targets])].cpu()
+        joint = torch.zeros(len(prompts), len(view_words), dtype=picked.dtype)
+        joint.index_put_((torch.tensor([p for p, *_ in targets]), torch.tensor([v for _, v, *_ in targets])),
+                         picked, accumulate=True)  # sum of chain-rule log-probabilities
+        return torch.softmax(joint, dim=-1)
+
+
+def _offline_env() -> bool:
+    from t3d.priors.stable_diffusion import _hub_offline
+
+    env = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")  # read now, not only when huggingface_hub was imported
+    return _hub_offline() or any(os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on") for k in env)
+
+
+def mlm_unavailable(name: str, reason: str) -> T3dError:
+    err = T3dError(
+        f"prompt debiasing needs the masked language model {name!r}: {reason}. "
+        f"Download it once with network access, or pass --mlm /path/to/folder with a model saved by "
+        f"save_pretrained (config.json, weights, tokenizer files); in t3d generate, --prompt-debias off skips debiasing.")
+    err.reason = reason  # the short why, for notes
+    return err
+
+
+def load_mlm(name: str = DEFAULT_MLM, local_only: bool = False, device: str | torch.device = "cpu") -> MlmViewScorer:
+    """A local folder or a Hub id. `local_only` (or HF_HUB_OFFLINE) never touches the network."""
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    from t3d.priors.stable_diffusion import _load_error_types, _looks_like_path, _why_hub_load_failed
+
+    folder = Path(name).expanduser()
+    if _looks_like_path(name):
+        if not folder.is_dir():
+            raise mlm_unavailable(name, f"no such folder {folder}")
+        source, kw, where = str(folder), {}, f"the folder {folder}"
+    else:
+        source, kw, where = name, {"local_files_only": local_only or _offline_env()}, "the Hugging Face Hub"
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a ~0.4 GB model loads in a second; its bars only clutter the run's output
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kw)
+        model = AutoModelForMaskedLM.from_pretrained(source, **kw)
+    except _load_error_types() as exc:
+        if kw.get("local_files_only"):  # the only possible failure short of a broken cache entry
+            reason = "it is not in the local Hugging Face cache" + (
+                " and HF_HUB_OFFLINE=1 forbids downloading it" if _offline_env() else "")
+        elif where == "the Hugging Face Hub":
+            reason = _why_hub_load_failed(exc)
+        else:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise mlm_unavailable(name, f"{reason} (looked in {where})") from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+    return MlmViewScorer(model.to(device), tokenizer, name)

@@ -1,0 +1,172 @@
+"""Perp-Neg: weights f(r) at fixed azimuths, perpendicular negatives, one prior call per step,
+and the same guide on both priors (analytic log-weights and a tiny random SD)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from t3d.config import AnalyticConfig, GuidanceConfig, RunConfig
+from t3d.errors import T3dError
+from t3d.guidance.perp_neg import (BACK, FRONT, OVERHEAD, SIDE, PerpNegGuide, mix_conditions, perp_neg_plan,
+                                   perpendicular_component)
+from t3d.guidance.score_distillation import ScoreDistillation
+from t3d.priors.analytic import AnalyticPrior
+from t3d.priors.references import ReferenceSet
+from t3d.run import validate
+from t3d.prompts.views import ViewPrompts
+from t3d.scene.cameras import Cameras
+
+
+def f(a, b, c, r):
+    return a * math.exp(-b * r) + c
+
+
+def cameras(azimuths, elevations=None):
+    n = len(azimuths)
+    el = torch.tensor(elevations if elevations is not None else [0.0] * n)
+    return Cameras(torch.tensor(azimuths, dtype=torch.float32), el, torch.full((n,), 2.0), torch.full((n,), 45.0))
+
+
+def toy_prior(adherence=0.5):
+    """Two objects ("head", "mug") with references all around, so conditionings hold -inf entries."""
+    n = 12
+    images = torch.rand(2 * n, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    az = torch.linspace(-180, 180, n + 1)[:-1].repeat(2)
+    group = torch.arange(2).repeat_interleave(n)
+    refs = ReferenceSet(images, az, torch.zeros(2 * n), group, ["head", "mug"], [("head",), ("mug",)])
+    return AnalyticPrior(AnalyticConfig(bandwidth=0.1, adherence=adherence), "cpu", refs=refs)
+
+
+def test_perpendicular_component_is_orthogonal_to_the_positive_direction():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(3, 4, 8, 8, generator=g), torch.randn(3, 4, 8, 8, generator=g)
+    perp = perpendicular_component(x, y)
+    cos = torch.nn.functional.cosine_similarity(perp.flatten(1), y.flatten(1), dim=1)
+    assert cos.abs().max() < 1e-5
+    # What was removed is parallel to y: x = perp + k y.
+    k = ((x - perp).flatten(1) * y.flatten(1)).sum(1) / (y.flatten(1) ** 2).sum(1)
+    torch.testing.assert_close(x - perp, k.view(-1, 1, 1, 1) * y)
+
+
+def test_weights_match_the_formula_at_five_azimuths():
+    plan = perp_neg_plan(torch.tensor([0.0, 45.0, 90.0, 135.0, 180.0, -45.0]), torch.zeros(6))
+    fs, sf, sb, fsb = (4, 0.5, -2.426), (4, 0.5, -2.426), (1, 0.5, -0.606), (1, 0.5, 0.967)
+    # (positive weights over front, side, back, overhead; negatives (view, f(r)))
+    expected = [
+        ([1.0, 0.0, 0.0, 0], [(FRONT, f(*fs, 1.0)), (SIDE, f(*sf, 0.0))]),  # 0: r = 1, pure front
+        ([0.5, 0.5, 0.0, 0], [(FRONT, f(*fs, 0.5)), (SIDE, f(*sf, 0.5))]),  # 45: r = 0.5
+        ([0.0, 1.0, 0.0, 0], [(SIDE, f(*sb, 1.0)), (FRONT, f(*fsb, 1.0))]),  # 90: side-back half, r = 1
+        ([0.0, 0.5, 0.5, 0], [(SIDE, f(*sb, 0.5)), (FRONT, f(*fsb, 0.5))]),  # 135: r = 0.5
+        ([0.0, 0.0, 1.0, 0], [(SIDE, f(*sb, 0.0)), (FRONT, f(*fsb, 0.0))]),  # 180: r = 0, pure back
+        ([0.5, 0.5, 0.0, 0], [(FRONT, f(*fs, 0.5)), (SIDE, f(*sf, 0.5))]),  # -45: symmetric
+    ]
+    for i, (pos, negs) in enumerate(expected):
+        assert plan.pos_weights[i].tolist() == pytest.approx(pos)
+        assert plan.neg_index[i].tolist() == [v for v, _ in negs]
+        assert plan.neg_weight[i].tolist() == pytest.approx([w for _, w in negs], abs=1e-6)
+    # Spot values by hand: at 0 the side negative weighs 4 - 2.426, at 180 the front one 1 + 0.967.
+    assert plan.neg_weight[0, 1].item() == pytest.approx(1.574)
+    assert plan.neg_weight[4].tolist() == pytest.approx([0.394, 1.967])
+    overhead = perp_neg_plan(torch.tensor([30.0]), torch.tensor([70.0]))
+    assert overhead.pos_weights[0].tolist() == [0, 0, 0, 1] and overhead.neg_weight[0].tolist() == [0, 0]
+
+
+class CountingPrior:
+    """Wraps a prior and counts its eps calls and rows."""
+
+    def __init__(self, prior):
+        self.inner, self.calls, self.rows = prior, 0, []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def eps(self, x_t, t, cond):
+        self.calls += 1
+        self.rows.append(x_t.shape[0])
+        return self.inner.eps(x_t, t, cond)
+
+
+def _reference_eps(prior, views, x_t, t, cams, scale):
+    """Perp-Neg computed row by row with separate prior calls, straight from the formula."""
+    conds = prior.embed(views.all_prompts())
+    uncond = prior.embed([""])
+    plan = perp_neg_plan(cams.azimuth, cams.elevation)
+    out = []
+    for i in range(x_t.shape[0]):
+        xi, ti = x_t[i:i + 1], t[i:i + 1]
+        pos = mix_conditions(conds, plan.pos_weights[i:i + 1])
+        eps_u = prior.eps(xi, ti, uncond)
+        e_pos = prior.eps(xi, ti, pos) - eps_u
+        total = torch.zeros_like(e_pos)
+        for j in range(2):
+            w = plan.neg_weight[i, j].item()
+            if w:
+                e_neg = prior.eps(xi, ti, conds[plan.neg_index[i, j]][None]) - eps_u
+                flat_n, flat_p = e_neg.flatten(), e_pos.flatten()
+                total += w * (e_neg - (flat_n @ flat_p) / (flat_p @ flat_p) * e_pos)
+        out.append(eps_u + scale * (e_pos - total))
+    return torch.cat(out)
+
+
+def test_analytic_guide_one_call_and_matches_the_formula():
+    prior = CountingPrior(toy_prior())
+    sds = ScoreDistillation(prior, GuidanceConfig(guidance_scale=7.5, perp_neg=True), "a head")
+    assert isinstance(sds.guide, PerpNegGuide)
+    cams = cameras([10.0, 100.0, 170.0, 20.0], [0.0, 0.0, 0.0, 75.0])  # the last one is overhead
+    image = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    sds.loss(image, cams, 0.3, torch.Generator().manual_seed(2))
+    # One prior call per step: [pos x4, uncond x4, 2 negatives for each non-overhead camera].
+    assert prior.calls == 1 and prior.rows == [4 + 4 + 2 * 3]
+    ctx = sds.last
+    expected = _reference_eps(prior.inner, sds.views, ctx.x_t, ctx.t, cams, 7.5)
+    torch.testing.assert_close(ctx.eps_prior, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_analytic_interpolation_is_a_geometric_mixture_of_reference_weights():
+    prior = toy_prior()
+    conds = prior.embed(["a head, front view", "a head, side view"])
+    assert torch.isinf(conds).any()  # the mug's references are masked out for "a head"
+    r = 0.3
+    mixed = mix_conditions(conds, torch.tensor([[r, 1 - r]]))[0]
+    assert not torch.isnan(mixed).any()
+    pi_f, pi_s = conds[0].exp(), conds[1].exp()
+    geometric = pi_f**r * pi_s ** (1 - r)
+    torch.testing.assert_close(torch.softmax(mixed, 0), geometric / geometric.sum())
+    # r = 1 gives exactly the front conditioning (a zero weight adds nothing, not 0 * -inf = nan).
+    torch.testing.assert_close(mix_conditions(conds, torch.tensor([[1.0, 0.0]]))[0], conds[0])
+
+
+def test_disjoint_analytic_bins_are_refused():
+    with pytest.raises(T3dError, match="adherence"):
+        ScoreDistillation(toy_prior(adherence=1.0), GuidanceConfig(perp_neg=True), "a head")
+    cfg = RunConfig(prompt="a head")
+    cfg.guidance.perp_neg, cfg.analytic.adherence = True, 1.0
+    with pytest.raises(T3dError, match="adherence below 1"):
+        validate(cfg)
+    cfg.analytic.adherence, cfg.guidance.view_prompts = 0.5, False
+    with pytest.raises(T3dError, match="view prompts"):
+        validate(cfg)
+
+
+def test_sd_guide_one_call_and_interpolated_clip_states(tmp_path_factory):
+    from t3d.priors.stable_diffusion import StableDiffusionPrior
+    from t3d.priors.tiny_sd import random_sd_parts
+
+    inner = StableDiffusionPrior.from_parts("tiny-sd", **random_sd_parts(tmp_path_factory.mktemp("perp_sd_tok")))
+    prior = CountingPrior(inner)
+    guide = PerpNegGuide(prior, GuidanceConfig(guidance_scale=7.5, perp_neg=True),
+                         ViewPrompts("a dog"))
+    cams = cameras([45.0, 135.0])
+    pos, _ = guide.conditions(cams)
+    front, side, back = inner.embed(["a dog, front view", "a dog, side view", "a dog, back view"])
+    torch.testing.assert_close(pos[0], 0.5 * front + 0.5 * side)
+    torch.testing.assert_close(pos[1], 0.5 * side + 0.5 * back)
+    g = torch.Generator().manual_seed(0)
+    x_t = torch.randn(2, 4, inner.latent_size, inner.latent_size, generator=g)
+    t = torch.tensor([300, 700])
+    eps = guide.eps(x_t, t, cams)
+    assert prior.calls == 1 and prior.rows == [2 + 2 + 4] and torch.isfinite(eps).all()
+    torch.testing.assert_close(eps, _reference_eps(inner, guide.views, x_t, t, cams, 7.5), rtol=1e-4, atol=1e-4)
