@@ -133,7 +133,9 @@ class Trainer:
         gen = step_generator(cfg.seed, step)
         progress = step / max(cfg.steps, 1)
         cams = sample_cameras(self.ranges, cfg.camera.batch, gen, self.device)
-        out = self.scene.render(cams, cfg.render.resolution, generator=gen)
+        # Normals cost a density-gradient pass: rendered only on the steps a guidance term reads them.
+        out = self.scene.render(cams, cfg.render.resolution, generator=gen,
+                                with_normals=self.guidance.needs_normals(progress))
         loss, stats = self.guidance.loss(out.rgb, cams, progress, gen, render=out)
         loss = loss + regularisers(out, cfg)
         self.optimizer.zero_grad(set_to_none=True)

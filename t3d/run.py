@@ -34,6 +34,15 @@ def validate(cfg: RunConfig) -> None:
         raise T3dError(f"unknown t schedule '{cfg.guidance.t_schedule}'; choose uniform or anneal")
     if not 0.0 <= cfg.guidance.t_min < cfg.guidance.t_max <= 1.0:
         raise T3dError("timestep range must satisfy 0 <= t_min < t_max <= 1")
+    g = cfg.guidance
+    if g.weighting not in ("sds", "sigma", "uniform"):
+        raise T3dError(f"unknown weighting '{g.weighting}'; choose sds, sigma or uniform")
+    if g.noise not in ("gaussian", "inversion"):
+        raise T3dError(f"unknown noise source '{g.noise}'; choose gaussian or inversion")
+    if g.inversion.steps_per_t <= 0 or not 0.0 <= g.inversion.tau < 1.0 or g.inversion.extra_noise < 0:
+        raise T3dError("inversion needs steps per t > 0, tau in [0, 1) and extra noise >= 0")
+    if g.convexity < 0 or not 0.0 <= g.convexity_until <= 1.0:
+        raise T3dError("convexity weight must be >= 0 and its active fraction in [0, 1]")
     if not 0.0 <= cfg.analytic.adherence <= 1.0 or not 0.0 < cfg.analytic.front_mass < 1.0:
         raise T3dError("adherence must be in [0, 1] and front mass in (0, 1)")
     from t3d.scene.mesh import MESH_FORMATS
