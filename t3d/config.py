@@ -104,19 +104,32 @@ class ScoreModelConfig:
 
 
 @dataclass
+class InversionConfig:
+    """SDI's noise by DDIM inversion (`guidance.noise: inversion`); paper defaults."""
+
+    scale: Optional[float] = None  # CFG of the inversion; None = -guidance_scale (the paper's finding)
+    steps_per_t: float = 10.0  # int(steps_per_t * t) inversion steps, t a fraction of T
+    tau: float = 1.0 / 30.0  # invert to t + tau, tau ~ U(0, this) as a fraction of T
+    extra_noise: float = 0.3  # std of the fresh noise added to the inverted noise (entropy term)
+
+
+@dataclass
 class GuidanceConfig:
     guidance_scale: float = 100.0
     t_min: float = 0.02
     t_max: float = 0.98
     t_schedule: str = "uniform"  # uniform | anneal (linear t_max -> t_min over the run)
-    weighting: str = "sds"  # sds: w(t) = 1 - alphabar_t | uniform
-    noise: str = "gaussian"
     baseline: str = "noise"  # noise (SDS) | score_model (VSD/ESD: eps_phi of the renders)
     esd_lambda: float = 0.0  # ESD: weight of eps_phi(no camera); 0 = VSD
     t_max_milestone: Optional[tuple[float, float]] = None  # (fraction of run, t_max after it): ProlificDreamer
     score_model: ScoreModelConfig = _field(default_factory=ScoreModelConfig)
     # D-SDS clip of w(t) (eps_p - baseline): (start, end), "auto" = the prior's default, None = off
     score_clip: Optional[Union[tuple[float, float], str]] = None
+    weighting: str = "sds"  # sds: w(t) = 1 - alphabar_t | sigma: s_t / a_t (SDI) | uniform
+    noise: str = "gaussian"  # gaussian | inversion (SDI: DDIM inversion of the render)
+    inversion: InversionConfig = _field(default_factory=InversionConfig)
+    convexity: float = 0.0  # SDI convexity regulariser weight (needs rendered normals while active)
+    convexity_until: float = 0.4  # fraction of the run the convexity term is active for
     view_prompts: bool = True
     front_halfwidth: float = 45.0
     view_words: tuple[str, str, str, str] = ("front", "side", "back", "overhead")
@@ -183,6 +196,13 @@ METHOD_PRESETS: dict[str, dict[str, Any]] = {
     "dsds": {"guidance.guidance_scale": 100.0, "guidance.baseline": "noise", "guidance.esd_lambda": 0.0,
              "guidance.score_clip": "auto", "guidance.prompt_debias": "auto",
              "guidance.front_halfwidth": 22.5, "guidance.view_words": ("front", "side", "back", "top")},
+    # SDI: DDIM-inverted noise, t annealed 0.98 -> 0.2, CFG 7.5 (inversion -7.5), convexity 0.1 for
+    # the first 40% of steps, Perp-Neg on the view prompts (the paper's setup).
+    "sdi": {"guidance.guidance_scale": 7.5, "guidance.baseline": "noise", "guidance.esd_lambda": 0.0,
+            "guidance.perp_neg": True, "guidance.noise": "inversion", "guidance.t_schedule": "anneal",
+            "guidance.weighting": "sigma",
+            "guidance.t_min": 0.2, "guidance.t_max": 0.98, "guidance.convexity": 0.1,
+            "guidance.convexity_until": 0.4},
 }
 
 

@@ -138,7 +138,8 @@ class Trainer:
         # Render-resolution milestone (ProlificDreamer 64 -> 512): a generic schedule of a render
         # setting, so it lives here rather than in any method's piece.
         resolution = after_milestone(cfg.render.resolution, cfg.render.resolution_milestone, progress)
-        out = self.scene.render(cams, resolution, generator=gen)
+        # Normals cost a density-gradient pass: rendered only on the steps a guidance term reads them.
+        out = self.scene.render(cams, resolution, generator=gen, with_normals=self.guidance.needs_normals(progress))
         if cfg.render.shading == "diffuse":
             out.rgb = shade(out.rgb, out.opacity, out.depth, cams.to(self.device),
                             torch.as_tensor(cfg.render.background), gen,

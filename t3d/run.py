@@ -50,6 +50,14 @@ def validate(cfg: RunConfig) -> None:
     milestone = cfg.render.resolution_milestone
     if milestone is not None and not (0.0 < milestone[0] <= 1.0 and milestone[1] >= 8):
         raise T3dError("--resolution-milestone expects FRACTION:PIXELS with 0 < FRACTION <= 1 and PIXELS >= 8")
+    if g.weighting not in ("sds", "sigma", "uniform"):
+        raise T3dError(f"unknown weighting '{g.weighting}'; choose sds, sigma or uniform")
+    if g.noise not in ("gaussian", "inversion"):
+        raise T3dError(f"unknown noise source '{g.noise}'; choose gaussian or inversion")
+    if g.inversion.steps_per_t <= 0 or not 0.0 <= g.inversion.tau < 1.0 or g.inversion.extra_noise < 0:
+        raise T3dError("inversion needs steps per t > 0, tau in [0, 1) and extra noise >= 0")
+    if g.convexity < 0 or not 0.0 <= g.convexity_until <= 1.0:
+        raise T3dError("convexity weight must be >= 0 and its active fraction in [0, 1]")
     if not 0.0 <= cfg.analytic.adherence <= 1.0 or not 0.0 < cfg.analytic.front_mass < 1.0:
         raise T3dError("adherence must be in [0, 1] and front mass in (0, 1)")
     if cfg.render.shading not in ("albedo", "diffuse"):

@@ -2,7 +2,7 @@
 
 One step, for a batch of renders x0 = encode(render(theta, c)):
     t      ~ timesteps                          (uniform; anneal; ...)
-    n      ~ noise source                       (fresh Gaussian; later: inversion, 3D-consistent)
+    n      ~ noise source                       (fresh Gaussian; DDIM inversion (SDI); ...)
     x_t    = a_t x0 + s_t n
     eps_p  = guide: prior eps with CFG on view prompts (one batched prior call; or Perp-Neg)
     base   = baseline score                     (n for SDS; eps_phi for VSD/ESD)
@@ -24,6 +24,8 @@ from typing import Any, Optional
 import torch
 
 from t3d.config import GuidanceConfig
+from t3d.guidance.convexity import ConvexityTerm
+from t3d.guidance.inversion_noise import InversionNoise
 from t3d.guidance.noise import GaussianNoise
 from t3d.guidance.perp_neg import PerpNegGuide
 from t3d.guidance.postprocess import ScoreClip, resolve_score_clip
@@ -85,9 +87,24 @@ class PromptGuide:
 def sds_weight(prior: Prior, t: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "sds":
         return (1 - prior.alphas_cumprod[t]).view(-1, 1, 1, 1)
+    if kind == "sigma":
+        # SDI (Algorithm 3, eq. 3.4 in its notation): w = sigma(t) = s_t / a_t, which makes the step
+        # x0 - x0_hat(x_t): the gradient is the distance to the single-step denoised image.
+        a2 = prior.alphas_cumprod[t].view(-1, 1, 1, 1)
+        return ((1 - a2) / a2).sqrt()
     if kind == "uniform":
         return torch.ones(t.shape[0], 1, 1, 1, device=t.device)
     raise ValueError(f"unknown weighting {kind!r}")
+
+
+def build_noise(prior: Prior, cfg: GuidanceConfig, guide: PromptGuide):
+    if cfg.noise == "gaussian":
+        return GaussianNoise()
+    if cfg.noise == "inversion":
+        inv = cfg.inversion
+        scale = -cfg.guidance_scale if inv.scale is None else inv.scale
+        return InversionNoise(prior, guide, scale, inv.steps_per_t, inv.tau, inv.extra_noise)
+    raise ValueError(f"unknown noise source {cfg.noise!r}")
 
 
 @dataclass
@@ -106,7 +123,8 @@ class ScoreDistillation:
     - `guide.eps(x_t, t, cameras) -> guided prior eps`
     - `baseline(ctx) -> tensor like x0` (ctx.eps_prior is set)
     - `post`: callables `(grad, progress) -> grad`
-    - `terms`: objects with `name` and `loss(ctx) -> scalar tensor`, added to the SDS surrogate
+    - `terms`: objects with `name` and `loss(ctx) -> scalar tensor`, added to the SDS surrogate;
+      optionally `needs_normals(progress) -> bool` to have the engine render normals that step
     - `trainables`: objects with `update(ctx)`, `state_dict()`, `load_state_dict(state)` — things
       trained alongside the field (VSD's eps_phi, USD's EMA marginals); checkpointed under their name.
     """
@@ -117,16 +135,22 @@ class ScoreDistillation:
         self.views, self.notes = debiased_view_prompts(prompt, cfg, prior)
         self.timesteps = TimestepSchedule(cfg, prior.num_train_timesteps)
         self.guide = (PerpNegGuide if cfg.perp_neg else PromptGuide)(prior, cfg, self.views)
-        self.noise = GaussianNoise()
+        self.noise = build_noise(prior, cfg, self.guide)
         clip = resolve_score_clip(cfg.score_clip, prior)  # "auto" -> the prior's D-SDS default
         self.post = [ScoreClip(*clip)] if clip else []
         self.terms: list = []
+        if cfg.convexity > 0:
+            self.terms.append(ConvexityTerm(cfg.convexity, cfg.convexity_until))
         self.trainables: dict[str, Any] = {}
         if cfg.baseline == "score_model":  # VSD / ESD: eps_phi of the renders, trained every step
             self.baseline = self.trainables["score_model"] = CameraScoreModel(prior, cfg, prompt)
         else:
             self.baseline = NoiseBaseline()
         self.last: StepContext | None = None
+
+    def needs_normals(self, progress: float) -> bool:
+        """Whether this step's render must carry normals (a term reads them, e.g. convexity)."""
+        return any(getattr(term, "needs_normals", lambda p: False)(progress) for term in self.terms)
 
     def loss(self, rgb: torch.Tensor, cameras: Cameras, progress: float, generator: torch.Generator,
              render=None) -> tuple[torch.Tensor, GuidanceStats]:
