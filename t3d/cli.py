@@ -46,7 +46,7 @@ def parse_range(text: str | None, name: str, count: int = 2) -> Optional[tuple[f
 @app.command()
 def generate(
     prompt: Optional[str] = typer.Argument(None, help="What to make, e.g. \"a smiling head\" (taken from the run when resuming)."),
-    method: Optional[str] = typer.Option(None, help="Score-distillation method preset: sds."),
+    method: Optional[str] = typer.Option(None, help="Score-distillation method preset: sds | gsd."),
     model: Optional[str] = typer.Option(None, help="Prior: 'analytic' (built-in, offline), 'analytic:FOLDER' (your posed images), or a diffusers model id / local folder."),
     steps: Optional[int] = typer.Option(None, help="Total optimisation steps (default 800). With --resume: the new total."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder to write (default runs/<prompt>-<method>)."),
@@ -62,6 +62,8 @@ def generate(
     t_range: Optional[str] = typer.Option(None, help="Timestep range as fractions of T, 'MIN:MAX' (default 0.02:0.98)."),
     t_schedule: Optional[str] = typer.Option(None, help="uniform (random t) | anneal (t_max -> t_min linearly)."),
     score_clip: Optional[str] = typer.Option(None, help="D-SDS score clipping 'START:END' (linear over the run) or 'C' (static)."),
+    noise: Optional[str] = typer.Option(None, help="Noise in x_t: gaussian (fresh i.i.d.) | consistent (GSD: 3D-consistent noise from the rendered surface, held for some steps)."),
+    grad_consistency: Optional[float] = typer.Option(None, help="GSD gradient-consistency loss weight (gsd preset: 5.0; 0 = off); > 0 also renders a ±5° neighbour of each view."),
     view_prompts: Optional[bool] = typer.Option(None, "--view-prompts/--no-view-prompts", help="Append ', front view' etc. by camera azimuth."),
     front_mass: Optional[float] = typer.Option(None, help="Analytic prior: share of mass on front views (default 0.75)."),
     adherence: Optional[float] = typer.Option(None, help="Analytic prior: how much a view prompt conditions on its views, 0..1 (default 0.5)."),
@@ -83,6 +85,7 @@ def generate(
             "seed": seed, "device": device, "render.resolution": resolution, "camera.batch": batch,
             "field.encoding": encoding, "guidance.guidance_scale": guidance_scale,
             "guidance.t_schedule": t_schedule, "guidance.view_prompts": view_prompts,
+            "guidance.noise": noise, "guidance.grad_consistency": grad_consistency,
             "analytic.front_mass": front_mass, "analytic.adherence": adherence, "analytic.bandwidth": bandwidth,
             "output.checkpoint_every": checkpoint_every, "output.preview_every": preview_every,
             "output.video_frames": video_frames, "output.mesh_format": mesh_format,

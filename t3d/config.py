@@ -84,7 +84,12 @@ class GuidanceConfig:
     t_max: float = 0.98
     t_schedule: str = "uniform"  # uniform | anneal (linear t_max -> t_min over the run)
     weighting: str = "sds"  # sds: w(t) = 1 - alphabar_t | uniform
-    noise: str = "gaussian"
+    noise: str = "gaussian"  # gaussian (fresh i.i.d.) | consistent (GSD 3D-consistent integral noise)
+    noise_upsample: int = 9  # GSD: sub-points per noised surface point (N)
+    noise_hold: tuple[int, ...] = (100, 30, 12)  # GSD: steps the 3D noise is held (K), per phase
+    noise_hold_from: tuple[float, ...] = (0.0, 0.3, 0.6)  # progress at which each K starts
+    grad_consistency: float = 0.0  # GSD gradient-consistency weight; > 0 renders ±5° neighbour views
+    neighbour_azimuth: float = 5.0  # degrees between a training view and its neighbour
     score_clip: Optional[tuple[float, float]] = None  # D-SDS clip (start, end); None = off
     view_prompts: bool = True
     front_halfwidth: float = 45.0
@@ -135,6 +140,8 @@ class RunConfig:
 # so `--method esd --score-clip 2:8` keeps both.
 METHOD_PRESETS: dict[str, dict[str, Any]] = {
     "sds": {"guidance.guidance_scale": 100.0},
+    # GSD: SDS (CFG 100, as in the paper) + 3D-consistent noise + gradient consistency (weight 5.0).
+    "gsd": {"guidance.guidance_scale": 100.0, "guidance.noise": "consistent", "guidance.grad_consistency": 5.0},
 }
 
 

@@ -133,6 +133,7 @@ class Trainer:
         gen = step_generator(cfg.seed, step)
         progress = step / max(cfg.steps, 1)
         cams = sample_cameras(self.ranges, cfg.camera.batch, gen, self.device)
+        cams = self.guidance.cameras_for_step(cams)  # extra views a method renders beside them
         out = self.scene.render(cams, cfg.render.resolution, generator=gen)
         loss, stats = self.guidance.loss(out.rgb, cams, progress, gen, render=out)
         loss = loss + regularisers(out, cfg)

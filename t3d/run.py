@@ -34,6 +34,17 @@ def validate(cfg: RunConfig) -> None:
         raise T3dError(f"unknown t schedule '{cfg.guidance.t_schedule}'; choose uniform or anneal")
     if not 0.0 <= cfg.guidance.t_min < cfg.guidance.t_max <= 1.0:
         raise T3dError("timestep range must satisfy 0 <= t_min < t_max <= 1")
+    g = cfg.guidance
+    if g.noise not in ("gaussian", "consistent"):
+        raise T3dError(f"unknown noise '{g.noise}'; choose gaussian or consistent")
+    if g.grad_consistency < 0 or g.noise_upsample < 1:
+        raise T3dError("--grad-consistency must be >= 0 and guidance.noise_upsample >= 1")
+    if (not g.noise_hold or len(g.noise_hold) != len(g.noise_hold_from) or min(g.noise_hold) < 1
+            or list(g.noise_hold_from) != sorted(g.noise_hold_from)):
+        raise T3dError("guidance.noise_hold needs positive step counts, one per increasing "
+                       "guidance.noise_hold_from progress value")
+    if not 0.0 < abs(g.neighbour_azimuth) < 180.0:
+        raise T3dError("guidance.neighbour_azimuth must be between 0 and 180 degrees (exclusive)")
     if not 0.0 <= cfg.analytic.adherence <= 1.0 or not 0.0 < cfg.analytic.front_mass < 1.0:
         raise T3dError("adherence must be in [0, 1] and front mass in (0, 1)")
     from t3d.scene.mesh import MESH_FORMATS

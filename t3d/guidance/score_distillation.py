@@ -24,6 +24,8 @@ from typing import Any, Optional
 import torch
 
 from t3d.config import GuidanceConfig
+from t3d.guidance.consistent_noise import ConsistentNoise
+from t3d.guidance.gradient_consistency import GradientConsistency, NeighbourViews
 from t3d.guidance.noise import GaussianNoise
 from t3d.guidance.postprocess import ScoreClip
 from t3d.guidance.timesteps import TimestepSchedule
@@ -104,6 +106,8 @@ class ScoreDistillation:
     - `baseline(ctx) -> tensor like x0` (ctx.eps_prior is set)
     - `post`: callables `(grad, progress) -> grad`
     - `terms`: objects with `name` and `loss(ctx) -> scalar tensor`, added to the SDS surrogate
+    - `cameras_for_step(cameras) -> cameras`: what the engine renders (identity unless a piece
+      needs extra views, e.g. GSD's neighbours)
     - `trainables`: objects with `update(ctx)`, `state_dict()`, `load_state_dict(state)` — things
       trained alongside the field (VSD's eps_phi, USD's EMA marginals); checkpointed under their name.
     """
@@ -113,12 +117,21 @@ class ScoreDistillation:
         self.views = ViewPrompts(prompt, cfg.view_prompts, cfg.front_halfwidth, tuple(cfg.view_words))
         self.timesteps = TimestepSchedule(cfg, prior.num_train_timesteps)
         self.guide = PromptGuide(prior, cfg, self.views)
-        self.noise = GaussianNoise()
+        self.noise = (ConsistentNoise(cfg.noise_upsample, cfg.noise_hold, cfg.noise_hold_from)
+                      if cfg.noise == "consistent" else GaussianNoise())
         self.baseline = NoiseBaseline()
         self.post = [ScoreClip(*cfg.score_clip)] if cfg.score_clip else []
-        self.terms: list = []
+        self.neighbours = NeighbourViews(cfg.neighbour_azimuth) if cfg.grad_consistency > 0 else None
+        self.terms: list = [GradientConsistency(cfg.grad_consistency)] if cfg.grad_consistency > 0 else []
         self.trainables: dict[str, Any] = {}
+        if isinstance(self.noise, ConsistentNoise):
+            self.trainables["consistent_noise"] = self.noise  # held noise cloud, checkpointed
         self.last: StepContext | None = None
+
+    def cameras_for_step(self, cameras: Cameras) -> Cameras:
+        """The cameras to render this step: the sampled ones, plus any views a piece needs beside
+        them (GSD's neighbour views for gradient consistency)."""
+        return self.neighbours(cameras) if self.neighbours is not None else cameras
 
     def loss(self, rgb: torch.Tensor, cameras: Cameras, progress: float, generator: torch.Generator,
              render=None) -> tuple[torch.Tensor, GuidanceStats]:
