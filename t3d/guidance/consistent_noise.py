@@ -116,7 +116,9 @@ class ConsistentNoise:
         cell = 2 * math.tan(math.radians(float(cams.fovy.min())) / 2) / size  # centre pixel, radians
         parents = math.ceil(self.background_per_pixel * 4 * math.pi / cell**2 / self.n)
         direction = torch.nn.functional.normalize(torch.randn(parents, 3, generator=generator), dim=-1)
-        jitter = 0.5 * cell * radius
+        # Sub-points spread over the spacing between parents: jittered any tighter, each parent's
+        # N sub-points would land in one pixel together and leave the pixels around it empty.
+        jitter = cell * radius * math.sqrt(self.n / self.background_per_pixel)
         self.background = upsample_noise(direction * radius, channels, self.n, jitter, generator)
         self.age = 0
 
