@@ -39,12 +39,15 @@ class NoisedPoints:
     positions: torch.Tensor
     values: torch.Tensor
 
+    def to(self, device) -> "NoisedPoints":
+        return NoisedPoints(self.positions.to(device), self.values.to(device))
+
     def extend(self, other: "NoisedPoints") -> "NoisedPoints":
         return NoisedPoints(torch.cat([self.positions, other.positions]), torch.cat([self.values, other.values]))
 
 
 def upsample_noise(parents: torch.Tensor, channels: int, n: int, jitter: float,
-                   generator: torch.Generator) -> NoisedPoints:
+                   generator: torch.Generator, device=None) -> NoisedPoints:
     """Conditional upsampling of N(0, I_C) values on `parents` (P, 3) into N sub-points each."""
     count = parents.shape[0]
     z = torch.randn(count, 1, channels, generator=generator)
@@ -52,7 +55,8 @@ def upsample_noise(parents: torch.Tensor, channels: int, n: int, jitter: float,
     values = z / math.sqrt(n) + (r - r.mean(dim=1, keepdim=True))
     offsets = torch.randn(count, n, 3, generator=generator) * jitter
     positions = parents.cpu()[:, None, :] + offsets
-    return NoisedPoints(positions.reshape(-1, 3), values.reshape(-1, channels))
+    # Drawn on the CPU generator (runs repeat across devices), then kept where the views are.
+    return NoisedPoints(positions.reshape(-1, 3).to(device), values.reshape(-1, channels).to(device))
 
 
 def integrate(points: NoisedPoints, cameras: Cameras, size: int, keep=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,10 +110,10 @@ class ConsistentNoise:
         return max(int(k), 1)
 
     def reset(self, cameras: Cameras, size: int, channels: int, generator: torch.Generator) -> None:
-        cams = cameras.to("cpu")
+        device, cams = cameras.azimuth.device, cameras.to("cpu")
         self.voxel = float(pixel_footprint(cams, size).min())
         self.keys = torch.zeros(0, dtype=torch.long)
-        self.surface = NoisedPoints(torch.zeros(0, 3), torch.zeros(0, channels))
+        self.surface = NoisedPoints(torch.zeros(0, 3, device=device), torch.zeros(0, channels, device=device))
         # Background sphere around the scene, dense enough for `background_per_pixel` sub-points in
         # a centre pixel of the narrowest view; the camera sits inside it, so every ray meets it once.
         radius = self.background_radius * float(cams.distance.max())
@@ -119,7 +123,7 @@ class ConsistentNoise:
         # Sub-points spread over the spacing between parents: jittered any tighter, each parent's
         # N sub-points would land in one pixel together and leave the pixels around it empty.
         jitter = cell * radius * math.sqrt(self.n / self.background_per_pixel)
-        self.background = upsample_noise(direction * radius, channels, self.n, jitter, generator)
+        self.background = upsample_noise(direction * radius, channels, self.n, jitter, generator, device)
         self.age = 0
 
     def grow(self, cameras: Cameras, opacity: torch.Tensor, distance: torch.Tensor, channels: int,
@@ -138,7 +142,8 @@ class ConsistentNoise:
             return
         self.keys = torch.cat([self.keys, unique[new]])
         # Sub-points spread over about one voxel (the "spherical volume" each point integrates).
-        added = upsample_noise(points[first[new]], channels, self.n, 0.5 * self.voxel, generator)
+        added = upsample_noise(points[first[new]], channels, self.n, 0.5 * self.voxel, generator,
+                               cameras.azimuth.device)
         self.surface = self.surface.extend(added)
 
     @torch.no_grad()
@@ -150,6 +155,8 @@ class ConsistentNoise:
         if self.surface is None or self.age >= self.hold_steps(ctx.progress) or self.surface.values.shape[1] != channels:
             self.reset(ctx.cameras, size, channels, ctx.generator)
         self.age += 1
+        device = ctx.cameras.azimuth.device  # a resumed cloud comes back on the CPU: move it once
+        self.surface, self.background = self.surface.to(device), self.background.to(device)
         opacity, distance = surface_on_grid(ctx.render, size)
         opacity, distance = opacity.detach(), distance.detach()
         self.grow(ctx.cameras, opacity, distance, channels, ctx.generator)
@@ -182,8 +189,8 @@ class ConsistentNoise:
         if not state:
             return
         self.age, self.voxel, self.keys = int(state["age"]), float(state["voxel"]), state["keys"].long().cpu()
-        self.surface = NoisedPoints(state["surface_positions"].cpu(), state["surface_values"].cpu())
-        self.background = NoisedPoints(state["background_positions"].cpu(), state["background_values"].cpu())
+        self.surface = NoisedPoints(state["surface_positions"], state["surface_values"])
+        self.background = NoisedPoints(state["background_positions"], state["background_values"])
 
     def update(self, ctx) -> None:
         """Nothing is trained; the noise sits among the trainables only to be checkpointed."""
