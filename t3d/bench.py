@@ -194,7 +194,7 @@ def _measure(bc: BenchConfig, cfg, device, timer: Timer, workdir: str, quick: bo
         step = trainer.step
         gen = step_generator(cfg.seed, step)
         with timer.part("cameras"):
-            cams = sample_cameras(trainer.ranges, cfg.camera.batch, gen, device)
+            cams = guidance.cameras_for_step(sample_cameras(trainer.ranges, cfg.camera.batch, gen, device))
         with timer.part("render"):
             out = scene.render(cams, cfg.render.resolution, generator=gen)
         with timer.part("guidance"):

@@ -126,10 +126,16 @@ class GuidanceConfig:
     # D-SDS clip of w(t) (eps_p - baseline): (start, end), "auto" = the prior's default, None = off
     score_clip: Optional[Union[tuple[float, float], str]] = None
     weighting: str = "sds"  # sds: w(t) = 1 - alphabar_t | sigma: s_t / a_t (SDI) | uniform
-    noise: str = "gaussian"  # gaussian | inversion (SDI: DDIM inversion of the render)
+    # gaussian (fresh i.i.d.) | inversion (SDI: DDIM inversion of the render) | consistent (GSD 3D-consistent)
+    noise: str = "gaussian"
     inversion: InversionConfig = _field(default_factory=InversionConfig)
     convexity: float = 0.0  # SDI convexity regulariser weight (needs rendered normals while active)
     convexity_until: float = 0.4  # fraction of the run the convexity term is active for
+    noise_upsample: int = 9  # GSD: sub-points per noised surface point (N)
+    noise_hold: tuple[int, ...] = (100, 30, 12)  # GSD: steps the 3D noise is held (K), per phase
+    noise_hold_from: tuple[float, ...] = (0.0, 0.3, 0.6)  # progress at which each K starts
+    grad_consistency: float = 0.0  # GSD gradient-consistency weight; > 0 renders ±5° neighbour views
+    neighbour_azimuth: float = 5.0  # degrees between a training view and its neighbour
     view_prompts: bool = True
     front_halfwidth: float = 45.0
     view_words: tuple[str, str, str, str] = ("front", "side", "back", "overhead")
@@ -203,6 +209,9 @@ METHOD_PRESETS: dict[str, dict[str, Any]] = {
             "guidance.weighting": "sigma",
             "guidance.t_min": 0.2, "guidance.t_max": 0.98, "guidance.convexity": 0.1,
             "guidance.convexity_until": 0.4},
+    # GSD: SDS (CFG 100, as in the paper) + 3D-consistent noise + gradient consistency (weight 5.0).
+    "gsd": {"guidance.guidance_scale": 100.0, "guidance.baseline": "noise", "guidance.esd_lambda": 0.0,
+            "guidance.noise": "consistent", "guidance.grad_consistency": 5.0},
 }
 
 

@@ -137,6 +137,7 @@ class Trainer:
         cams = sample_cameras(self.ranges, cfg.camera.batch, gen, self.device)
         # Render-resolution milestone (ProlificDreamer 64 -> 512): a generic schedule of a render
         # setting, so it lives here rather than in any method's piece.
+        cams = self.guidance.cameras_for_step(cams)  # extra views a method renders beside them
         resolution = after_milestone(cfg.render.resolution, cfg.render.resolution_milestone, progress)
         # Normals cost a density-gradient pass: rendered only on the steps a guidance term reads them.
         out = self.scene.render(cams, resolution, generator=gen, with_normals=self.guidance.needs_normals(progress))

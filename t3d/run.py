@@ -52,12 +52,20 @@ def validate(cfg: RunConfig) -> None:
         raise T3dError("--resolution-milestone expects FRACTION:PIXELS with 0 < FRACTION <= 1 and PIXELS >= 8")
     if g.weighting not in ("sds", "sigma", "uniform"):
         raise T3dError(f"unknown weighting '{g.weighting}'; choose sds, sigma or uniform")
-    if g.noise not in ("gaussian", "inversion"):
-        raise T3dError(f"unknown noise source '{g.noise}'; choose gaussian or inversion")
+    if g.noise not in ("gaussian", "inversion", "consistent"):
+        raise T3dError(f"unknown noise '{g.noise}'; choose gaussian, inversion or consistent")
     if g.inversion.steps_per_t <= 0 or not 0.0 <= g.inversion.tau < 1.0 or g.inversion.extra_noise < 0:
         raise T3dError("inversion needs steps per t > 0, tau in [0, 1) and extra noise >= 0")
     if g.convexity < 0 or not 0.0 <= g.convexity_until <= 1.0:
         raise T3dError("convexity weight must be >= 0 and its active fraction in [0, 1]")
+    if g.grad_consistency < 0 or g.noise_upsample < 1:
+        raise T3dError("--grad-consistency must be >= 0 and guidance.noise_upsample >= 1")
+    if (not g.noise_hold or len(g.noise_hold) != len(g.noise_hold_from) or min(g.noise_hold) < 1
+            or list(g.noise_hold_from) != sorted(g.noise_hold_from)):
+        raise T3dError("guidance.noise_hold needs positive step counts, one per increasing "
+                       "guidance.noise_hold_from progress value")
+    if not 0.0 < abs(g.neighbour_azimuth) < 180.0:
+        raise T3dError("guidance.neighbour_azimuth must be between 0 and 180 degrees (exclusive)")
     if not 0.0 <= cfg.analytic.adherence <= 1.0 or not 0.0 < cfg.analytic.front_mass < 1.0:
         raise T3dError("adherence must be in [0, 1] and front mass in (0, 1)")
     if cfg.render.shading not in ("albedo", "diffuse"):

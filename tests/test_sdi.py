@@ -226,7 +226,7 @@ def test_sdi_preset_and_composition():
 def test_bad_noise_flag_is_one_line(tmp_path, capsys):
     code = main(["generate", "a smiling head", "--method", "sdi", "--noise", "psychic", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "unknown noise source 'psychic'" in err[0]
+    assert code == 2 and len(err) == 1 and "unknown noise 'psychic'" in err[0]
 
 
 def test_generate_sdi_on_the_analytic_prior(tmp_path):

@@ -26,6 +26,8 @@ import torch
 from t3d.config import GuidanceConfig
 from t3d.guidance.convexity import ConvexityTerm
 from t3d.guidance.inversion_noise import InversionNoise
+from t3d.guidance.consistent_noise import ConsistentNoise
+from t3d.guidance.gradient_consistency import GradientConsistency, NeighbourViews
 from t3d.guidance.noise import GaussianNoise
 from t3d.guidance.perp_neg import PerpNegGuide
 from t3d.guidance.postprocess import ScoreClip, resolve_score_clip
@@ -100,6 +102,8 @@ def sds_weight(prior: Prior, t: torch.Tensor, kind: str) -> torch.Tensor:
 def build_noise(prior: Prior, cfg: GuidanceConfig, guide: PromptGuide):
     if cfg.noise == "gaussian":
         return GaussianNoise()
+    if cfg.noise == "consistent":
+        return ConsistentNoise(cfg.noise_upsample, cfg.noise_hold, cfg.noise_hold_from)
     if cfg.noise == "inversion":
         inv = cfg.inversion
         scale = -cfg.guidance_scale if inv.scale is None else inv.scale
@@ -125,6 +129,8 @@ class ScoreDistillation:
     - `post`: callables `(grad, progress) -> grad`
     - `terms`: objects with `name` and `loss(ctx) -> scalar tensor`, added to the SDS surrogate;
       optionally `needs_normals(progress) -> bool` to have the engine render normals that step
+    - `cameras_for_step(cameras) -> cameras`: what the engine renders (identity unless a piece
+      needs extra views, e.g. GSD's neighbours)
     - `trainables`: objects with `update(ctx)`, `state_dict()`, `load_state_dict(state)` — things
       trained alongside the field (VSD's eps_phi, USD's EMA marginals); checkpointed under their name.
     """
@@ -138,10 +144,15 @@ class ScoreDistillation:
         self.noise = build_noise(prior, cfg, self.guide)
         clip = resolve_score_clip(cfg.score_clip, prior)  # "auto" -> the prior's D-SDS default
         self.post = [ScoreClip(*clip)] if clip else []
+        self.neighbours = NeighbourViews(cfg.neighbour_azimuth) if cfg.grad_consistency > 0 else None
         self.terms: list = []
         if cfg.convexity > 0:
             self.terms.append(ConvexityTerm(cfg.convexity, cfg.convexity_until))
+        if cfg.grad_consistency > 0:
+            self.terms.append(GradientConsistency(cfg.grad_consistency))
         self.trainables: dict[str, Any] = {}
+        if isinstance(self.noise, ConsistentNoise):
+            self.trainables["consistent_noise"] = self.noise  # held noise cloud, checkpointed
         if cfg.baseline == "score_model":  # VSD / ESD: eps_phi of the renders, trained every step
             self.baseline = self.trainables["score_model"] = CameraScoreModel(prior, cfg, prompt)
         else:
@@ -151,6 +162,11 @@ class ScoreDistillation:
     def needs_normals(self, progress: float) -> bool:
         """Whether this step's render must carry normals (a term reads them, e.g. convexity)."""
         return any(getattr(term, "needs_normals", lambda p: False)(progress) for term in self.terms)
+
+    def cameras_for_step(self, cameras: Cameras) -> Cameras:
+        """The cameras to render this step: the sampled ones, plus any views a piece needs beside
+        them (GSD's neighbour views for gradient consistency)."""
+        return self.neighbours(cameras) if self.neighbours is not None else cameras
 
     def loss(self, rgb: torch.Tensor, cameras: Cameras, progress: float, generator: torch.Generator,
              render=None) -> tuple[torch.Tensor, GuidanceStats]:
