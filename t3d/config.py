@@ -78,17 +78,36 @@ class AnalyticConfig:
 
 
 @dataclass
+class RectifierConfig:
+    """RecDreamer's rectifier r(x_t) = sum_k f(k)/pbar_t(k) p(k | x0_hat) (guidance/rectifier.py)."""
+
+    enabled: bool = False
+    mode: str = "exact"  # exact: gradient through prior, decoder, classifier | stopgrad: eps_p held constant
+    pose_classes: int = 4  # K azimuth classes; 4 = front, back, left, right
+    pose_features: str = ""  # "" = the prior's default (pixels for analytic, DINOv2-reg-small else); or ID/FOLDER
+    pose_templates: str = ""  # "" = the prior's own (analytic references / samples); or a folder with poses.json
+    tau_patch: float = 0.01  # patch-matching softmax temperature (paper B.1.4)
+    tau_pose: float = 0.05  # class softmax temperature (paper B.1.4)
+    ema_rate: float = 1 - 0.1 ** (1 / 100)  # alpha_ema: the last 100 updates hold 90% of the weight
+    ema_buckets: int = 10  # n_t intervals of T/n_t timesteps, one EMA each (paper B.2)
+    template_steps: int = 20  # DDIM steps when templates are sampled from the prior
+
+
+@dataclass
 class GuidanceConfig:
     guidance_scale: float = 100.0
     t_min: float = 0.02
     t_max: float = 0.98
-    t_schedule: str = "uniform"  # uniform | anneal (linear t_max -> t_min over the run)
+    t_schedule: str = "uniform"  # uniform | anneal (linear t_max -> t_min over the run) | bnf (RecDreamer B.3)
+    bnf_intervals: int = 2  # n_i of the back-and-forth schedule
+    aux_views: tuple[str, ...] = ()  # RecDreamer: append ", from side view, from back view" to the prompt
     weighting: str = "sds"  # sds: w(t) = 1 - alphabar_t | uniform
     noise: str = "gaussian"
     score_clip: Optional[tuple[float, float]] = None  # D-SDS clip (start, end); None = off
     view_prompts: bool = True
     front_halfwidth: float = 45.0
     view_words: tuple[str, str, str, str] = ("front", "side", "back", "overhead")
+    rectifier: RectifierConfig = _field(default_factory=RectifierConfig)
 
 
 @dataclass
