@@ -43,10 +43,20 @@ def parse_range(text: str | None, name: str, count: int = 2) -> Optional[tuple[f
     return values
 
 
+def parse_milestone(text: str | None, name: str, integer: bool = False) -> Optional[tuple]:
+    """'FRACTION:VALUE' -> (fraction, value); VALUE must be whole when `integer`."""
+    if text is None:
+        return None
+    values = parse_range(text, name) if text.count(":") == 1 else None
+    if values is None or (integer and values[1] != int(values[1])):
+        raise T3dError(f"{name} expects FRACTION:{'PIXELS' if integer else 'VALUE'} like 0.2:{128 if integer else 0.5}, got '{text}'")
+    return (values[0], int(values[1])) if integer else values
+
+
 @app.command()
 def generate(
     prompt: Optional[str] = typer.Argument(None, help="What to make, e.g. \"a smiling head\" (taken from the run when resuming)."),
-    method: Optional[str] = typer.Option(None, help="Score-distillation method preset: sds."),
+    method: Optional[str] = typer.Option(None, help="Score-distillation method preset: sds | vsd | esd."),
     model: Optional[str] = typer.Option(None, help="Prior: 'analytic' (built-in, offline), 'analytic:FOLDER' (your posed images), or a diffusers model id / local folder."),
     steps: Optional[int] = typer.Option(None, help="Total optimisation steps (default 800). With --resume: the new total."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder to write (default runs/<prompt>-<method>)."),
@@ -62,6 +72,11 @@ def generate(
     t_range: Optional[str] = typer.Option(None, help="Timestep range as fractions of T, 'MIN:MAX' (default 0.02:0.98)."),
     t_schedule: Optional[str] = typer.Option(None, help="uniform (random t) | anneal (t_max -> t_min linearly)."),
     score_clip: Optional[str] = typer.Option(None, help="D-SDS score clipping 'START:END' (linear over the run) or 'C' (static)."),
+    esd_lambda: Optional[float] = typer.Option(None, help="ESD: weight of the camera-free score eps_phi(x_t, no camera) in the baseline, 0..1 (esd preset 0.5; 0 = VSD)."),
+    uncond_prob: Optional[float] = typer.Option(None, help="VSD/ESD: probability of training the score model without the camera (default 0.5, as in the ESD paper)."),
+    lora_rank: Optional[int] = typer.Option(None, help="VSD/ESD with Stable Diffusion: LoRA rank of the score model (default 4)."),
+    t_max_milestone: Optional[str] = typer.Option(None, help="'FRACTION:T_MAX': t_max drops to T_MAX after that fraction of the run (ProlificDreamer: 0.2:0.5)."),
+    resolution_milestone: Optional[str] = typer.Option(None, help="'FRACTION:PIXELS': render at PIXELS after that fraction of the run (ProlificDreamer: 0.2:512)."),
     view_prompts: Optional[bool] = typer.Option(None, "--view-prompts/--no-view-prompts", help="Append ', front view' etc. by camera azimuth."),
     front_mass: Optional[float] = typer.Option(None, help="Analytic prior: share of mass on front views (default 0.75)."),
     adherence: Optional[float] = typer.Option(None, help="Analytic prior: how much a view prompt conditions on its views, 0..1 (default 0.5)."),
@@ -83,6 +98,10 @@ def generate(
             "seed": seed, "device": device, "render.resolution": resolution, "camera.batch": batch,
             "field.encoding": encoding, "guidance.guidance_scale": guidance_scale,
             "guidance.t_schedule": t_schedule, "guidance.view_prompts": view_prompts,
+            "guidance.esd_lambda": esd_lambda, "guidance.score_model.uncond_prob": uncond_prob,
+            "guidance.score_model.lora_rank": lora_rank,
+            "guidance.t_max_milestone": parse_milestone(t_max_milestone, "--t-max-milestone"),
+            "render.resolution_milestone": parse_milestone(resolution_milestone, "--resolution-milestone", True),
             "analytic.front_mass": front_mass, "analytic.adherence": adherence, "analytic.bandwidth": bandwidth,
             "output.checkpoint_every": checkpoint_every, "output.preview_every": preview_every,
             "output.video_frames": video_frames, "output.mesh_format": mesh_format,

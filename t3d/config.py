@@ -51,6 +51,7 @@ class FieldConfig:
 @dataclass
 class RenderConfig:
     resolution: int = 0  # 0 = the prior's image size
+    resolution_milestone: Optional[tuple[float, int]] = None  # (fraction of run, resolution after it)
     samples_per_ray: int = 64
     background: tuple[float, float, float] = (1.0, 1.0, 1.0)
     occupancy_resolution: int = 32
@@ -94,6 +95,16 @@ class RectifierConfig:
 
 
 @dataclass
+class ScoreModelConfig:
+    """VSD/ESD's trainable camera-conditioned score model of the renders (guidance/score_model.py)."""
+
+    uncond_prob: float = 0.5  # camera dropped in training (ESD appendix C; threestudio's VSD uses 0.1)
+    lr: float = 1e-4  # AdamW (ProlificDreamer)
+    lora_rank: int = 4  # SD prior: LoRA rank on the UNet's attention layers
+    channels: tuple[int, ...] = (32, 64)  # analytic prior: widths of the small residual UNet
+
+
+@dataclass
 class GuidanceConfig:
     guidance_scale: float = 100.0
     t_min: float = 0.02
@@ -104,6 +115,10 @@ class GuidanceConfig:
     weighting: str = "sds"  # sds: w(t) = 1 - alphabar_t | uniform
     noise: str = "gaussian"
     score_clip: Optional[tuple[float, float]] = None  # D-SDS clip (start, end); None = off
+    baseline: str = "noise"  # noise (SDS) | score_model (VSD/ESD: eps_phi of the renders)
+    esd_lambda: float = 0.0  # ESD: weight of eps_phi(no camera); 0 = VSD
+    t_max_milestone: Optional[tuple[float, float]] = None  # (fraction of run, t_max after it): ProlificDreamer
+    score_model: ScoreModelConfig = _field(default_factory=ScoreModelConfig)
     view_prompts: bool = True
     front_halfwidth: float = 45.0
     view_words: tuple[str, str, str, str] = ("front", "side", "back", "overhead")
@@ -153,7 +168,11 @@ class RunConfig:
 # A method is a preset of flags (dotted keys into RunConfig); user flags are applied after it,
 # so `--method esd --score-clip 2:8` keeps both.
 METHOD_PRESETS: dict[str, dict[str, Any]] = {
-    "sds": {"guidance.guidance_scale": 100.0},
+    "sds": {"guidance.guidance_scale": 100.0, "guidance.baseline": "noise", "guidance.esd_lambda": 0.0},
+    # ProlificDreamer: CFG 7.5, eps_phi of the renders as the baseline.
+    "vsd": {"guidance.guidance_scale": 7.5, "guidance.baseline": "score_model", "guidance.esd_lambda": 0.0},
+    # ESD: VSD's baseline mixed with the camera-free eps_phi (lambda = 0.5, the paper's default).
+    "esd": {"guidance.guidance_scale": 7.5, "guidance.baseline": "score_model", "guidance.esd_lambda": 0.5},
 }
 
 

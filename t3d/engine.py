@@ -23,6 +23,7 @@ from t3d.scene.cameras import CameraRanges, orbit_cameras, sample_cameras
 from t3d.scene.field import RadianceField
 from t3d.scene.occupancy import OccupancyGrid
 from t3d.scene.render import RenderOutput, render
+from t3d.schedules import after_milestone
 
 
 class Interrupted(T3dError):
@@ -133,7 +134,10 @@ class Trainer:
         gen = step_generator(cfg.seed, step)
         progress = step / max(cfg.steps, 1)
         cams = sample_cameras(self.ranges, cfg.camera.batch, gen, self.device)
-        out = self.scene.render(cams, cfg.render.resolution, generator=gen)
+        # Render-resolution milestone (ProlificDreamer 64 -> 512): a generic schedule of a render
+        # setting, so it lives here rather than in any method's piece.
+        resolution = after_milestone(cfg.render.resolution, cfg.render.resolution_milestone, progress)
+        out = self.scene.render(cams, resolution, generator=gen)
         loss, stats = self.guidance.loss(out.rgb, cams, progress, gen, render=out)
         loss = loss + regularisers(out, cfg)
         self.optimizer.zero_grad(set_to_none=True)

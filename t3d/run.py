@@ -39,6 +39,22 @@ def validate(cfg: RunConfig) -> None:
     check_rectifier_config(cfg.guidance.rectifier)
     if not 0.0 <= cfg.guidance.t_min < cfg.guidance.t_max <= 1.0:
         raise T3dError("timestep range must satisfy 0 <= t_min < t_max <= 1")
+    g = cfg.guidance
+    if g.baseline not in ("noise", "score_model"):
+        raise T3dError(f"unknown baseline '{g.baseline}'; choose noise (SDS) or score_model (VSD/ESD)")
+    if not 0.0 <= g.esd_lambda <= 1.0:
+        raise T3dError(f"--esd-lambda must be in [0, 1], got {g.esd_lambda}")
+    if g.esd_lambda > 0 and g.baseline != "score_model":
+        raise T3dError("--esd-lambda needs the score-model baseline; use --method esd (or vsd)")
+    if not 0.0 <= g.score_model.uncond_prob <= 1.0:
+        raise T3dError(f"--uncond-prob must be in [0, 1], got {g.score_model.uncond_prob}")
+    if g.score_model.lora_rank <= 0 or g.score_model.lr <= 0 or not g.score_model.channels:
+        raise T3dError("score model: lora rank and learning rate must be positive, channels non-empty")
+    if g.t_max_milestone is not None and not (0.0 < g.t_max_milestone[0] <= 1.0 and g.t_min < g.t_max_milestone[1] <= 1.0):
+        raise T3dError("--t-max-milestone expects FRACTION:T_MAX with 0 < FRACTION <= 1 and t_min < T_MAX <= 1")
+    milestone = cfg.render.resolution_milestone
+    if milestone is not None and not (0.0 < milestone[0] <= 1.0 and milestone[1] >= 8):
+        raise T3dError("--resolution-milestone expects FRACTION:PIXELS with 0 < FRACTION <= 1 and PIXELS >= 8")
     if not 0.0 <= cfg.analytic.adherence <= 1.0 or not 0.0 < cfg.analytic.front_mass < 1.0:
         raise T3dError("adherence must be in [0, 1] and front mass in (0, 1)")
     from t3d.scene.mesh import MESH_FORMATS

@@ -26,6 +26,7 @@ import torch
 from t3d.config import GuidanceConfig
 from t3d.guidance.noise import GaussianNoise
 from t3d.guidance.postprocess import ScoreClip
+from t3d.guidance.score_model import CameraScoreModel
 from t3d.guidance.timesteps import TimestepSchedule
 from t3d.priors.base import Prior, add_noise, guided_eps
 from t3d.prompts.views import ViewPrompts
@@ -114,10 +115,13 @@ class ScoreDistillation:
         self.timesteps = TimestepSchedule(cfg, prior.num_train_timesteps)
         self.guide = PromptGuide(prior, cfg, self.views)
         self.noise = GaussianNoise()
-        self.baseline = NoiseBaseline()
         self.post = [ScoreClip(*cfg.score_clip)] if cfg.score_clip else []
         self.terms: list = []
         self.trainables: dict[str, Any] = {}
+        if cfg.baseline == "score_model":  # VSD / ESD: eps_phi of the renders, trained every step
+            self.baseline = self.trainables["score_model"] = CameraScoreModel(prior, cfg, prompt)
+        else:
+            self.baseline = NoiseBaseline()
         self.last: StepContext | None = None
 
     def loss(self, rgb: torch.Tensor, cameras: Cameras, progress: float, generator: torch.Generator,
