@@ -173,6 +173,11 @@ METHOD_PRESETS: dict[str, dict[str, Any]] = {
     "vsd": {"guidance.guidance_scale": 7.5, "guidance.baseline": "score_model", "guidance.esd_lambda": 0.0},
     # ESD: VSD's baseline mixed with the camera-free eps_phi (lambda = 0.5, the paper's default).
     "esd": {"guidance.guidance_scale": 7.5, "guidance.baseline": "score_model", "guidance.esd_lambda": 0.5},
+    # RecDreamer USD: VSD + the pose rectifier, auxiliary view phrases instead of per-camera view
+    # prompts (the rectifier balances poses; B.3), and the back-and-forth timestep schedule.
+    "usd": {"guidance.guidance_scale": 7.5, "guidance.baseline": "score_model", "guidance.esd_lambda": 0.0,
+            "guidance.rectifier.enabled": True, "guidance.aux_views": ("side", "back"),
+            "guidance.view_prompts": False, "guidance.t_schedule": "bnf"},
 }
 
 
