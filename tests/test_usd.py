@@ -159,6 +159,7 @@ def test_generate_usd_on_analytic_and_resume_keeps_the_ema(tiny_run_args, tmp_pa
     assert changed.any()
 
 
+@pytest.mark.slow
 def test_generate_usd_on_tiny_sd_and_tiny_dinov2(tmp_path):
     from t3d.priors.tiny_sd import build_tiny_sd
 
@@ -177,3 +178,18 @@ def test_generate_usd_on_tiny_sd_and_tiny_dinov2(tmp_path):
 def test_bad_rectifier_mode_is_one_line_error(tmp_path):
     done = _generate(["a head", "--method", "usd", "--rectifier-mode", "fast", "-o", str(tmp_path / "r")], tmp_path)
     assert done.returncode == 2 and "rectifier mode" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_2d_particles_with_vsd_follow_the_front_bias():
+    """Appendix E's setting: 12 image particles, analytic prior with 90% of its mass on front views.
+    VSD ends with (nearly) all particles in the front class. (USD's near-uniform histogram is NOT
+    reproduced yet: see the issue report; this test pins the biased baseline it must correct.)"""
+    from t3d.guidance.particles2d import nearest_reference_pose, optimise_particles
+
+    prior = AnalyticPrior(AnalyticConfig(resolution=16, azimuth_step=30.0, jitter_copies=1, front_mass=0.9))
+    cfg = GuidanceConfig(guidance_scale=1.0, baseline="score_model", view_prompts=False)
+    images, _ = optimise_particles(prior, cfg, "a head", particles=12, steps=200, lr=0.05)
+    hist = torch.bincount(nearest_reference_pose(prior, images, "a head", 4), minlength=4).float()
+    assert hist[0] >= 10, hist
+    assert entropy(hist) < 0.5 * torch.log(torch.tensor(4.0)).item()
