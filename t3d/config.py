@@ -94,6 +94,22 @@ class SDConfig:
 
 
 @dataclass
+class RectifierConfig:
+    """RecDreamer's rectifier r(x_t) = sum_k f(k)/pbar_t(k) p(k | x0_hat) (guidance/rectifier.py)."""
+
+    enabled: bool = False
+    mode: str = "exact"  # exact: gradient through prior, decoder, classifier | stopgrad: eps_p held constant
+    pose_classes: int = 4  # K azimuth classes; 4 = front, back, left, right
+    pose_features: str = ""  # "" = the prior's default (pixels for analytic, DINOv2-reg-small else); or ID/FOLDER
+    pose_templates: str = ""  # "" = the prior's own (analytic references / samples); or a folder with poses.json
+    tau_patch: float = 0.01  # patch-matching softmax temperature (paper B.1.4)
+    tau_pose: float = 0.05  # class softmax temperature (paper B.1.4)
+    ema_rate: float = 1 - 0.1 ** (1 / 100)  # alpha_ema: the last 100 updates hold 90% of the weight
+    ema_buckets: int = 10  # n_t intervals of T/n_t timesteps, one EMA each (paper B.2)
+    template_steps: int = 20  # DDIM steps when templates are sampled from the prior
+
+
+@dataclass
 class ScoreModelConfig:
     """VSD/ESD's trainable camera-conditioned score model of the renders (guidance/score_model.py)."""
 
@@ -118,7 +134,9 @@ class GuidanceConfig:
     guidance_scale: float = 100.0
     t_min: float = 0.02
     t_max: float = 0.98
-    t_schedule: str = "uniform"  # uniform | anneal (linear t_max -> t_min over the run)
+    t_schedule: str = "uniform"  # uniform | anneal (linear t_max -> t_min over the run) | bnf (RecDreamer B.3)
+    bnf_intervals: int = 2  # n_i of the back-and-forth schedule
+    aux_views: tuple[str, ...] = ()  # RecDreamer: append ", from side view, from back view" to the prompt
     baseline: str = "noise"  # noise (SDS) | score_model (VSD/ESD: eps_phi of the renders)
     esd_lambda: float = 0.0  # ESD: weight of eps_phi(no camera); 0 = VSD
     t_max_milestone: Optional[tuple[float, float]] = None  # (fraction of run, t_max after it): ProlificDreamer
@@ -145,6 +163,7 @@ class GuidanceConfig:
     keep_words: tuple[str, ...] = ()  # words prompt debiasing never drops (the paper's P(u) = 1)
     debias_threshold: float = 0.95  # drop a word from a view when its PMI ratio falls below this
     perp_neg: bool = False  # Perp-Neg: azimuth-interpolated view embeddings + perpendicular negatives
+    rectifier: RectifierConfig = _field(default_factory=RectifierConfig)
 
 
 @dataclass
@@ -212,6 +231,11 @@ METHOD_PRESETS: dict[str, dict[str, Any]] = {
     # GSD: SDS (CFG 100, as in the paper) + 3D-consistent noise + gradient consistency (weight 5.0).
     "gsd": {"guidance.guidance_scale": 100.0, "guidance.baseline": "noise", "guidance.esd_lambda": 0.0,
             "guidance.noise": "consistent", "guidance.grad_consistency": 5.0},
+    # RecDreamer USD: VSD + the pose rectifier, auxiliary view phrases instead of per-camera view
+    # prompts (the rectifier balances poses; B.3), and the back-and-forth timestep schedule.
+    "usd": {"guidance.guidance_scale": 7.5, "guidance.baseline": "score_model", "guidance.esd_lambda": 0.0,
+            "guidance.rectifier.enabled": True, "guidance.aux_views": ("side", "back"),
+            "guidance.view_prompts": False, "guidance.t_schedule": "bnf"},
 }
 
 

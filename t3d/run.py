@@ -30,8 +30,13 @@ def validate(cfg: RunConfig) -> None:
         raise T3dError(f"--batch must be positive, got {cfg.camera.batch}")
     if cfg.field.encoding not in ("dense", "hash"):
         raise T3dError(f"unknown encoding '{cfg.field.encoding}'; choose dense or hash")
-    if cfg.guidance.t_schedule not in ("uniform", "anneal"):
-        raise T3dError(f"unknown t schedule '{cfg.guidance.t_schedule}'; choose uniform or anneal")
+    if cfg.guidance.t_schedule not in ("uniform", "anneal", "bnf"):
+        raise T3dError(f"unknown t schedule '{cfg.guidance.t_schedule}'; choose uniform, anneal or bnf")
+    if cfg.guidance.bnf_intervals < 1:
+        raise T3dError(f"BNF intervals must be at least 1, got {cfg.guidance.bnf_intervals}")
+    from t3d.guidance.rectifier import check_rectifier_config
+
+    check_rectifier_config(cfg.guidance.rectifier)
     if not 0.0 <= cfg.guidance.t_min < cfg.guidance.t_max <= 1.0:
         raise T3dError("timestep range must satisfy 0 <= t_min < t_max <= 1")
     g = cfg.guidance

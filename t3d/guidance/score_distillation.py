@@ -35,6 +35,8 @@ from t3d.guidance.score_model import CameraScoreModel
 from t3d.guidance.timesteps import TimestepSchedule
 from t3d.priors.base import Prior, add_noise, guided_eps
 from t3d.prompts.debias import debiased_view_prompts
+from t3d.guidance.rectifier import build_rectifier
+from t3d.prompts.auxiliary import with_auxiliary_views
 from t3d.prompts.views import ViewPrompts
 from t3d.scene.cameras import Cameras
 
@@ -137,6 +139,7 @@ class ScoreDistillation:
 
     def __init__(self, prior: Prior, cfg: GuidanceConfig, prompt: str):
         self.prior, self.cfg = prior, cfg
+        base_prompt, prompt = prompt, with_auxiliary_views(prompt, cfg.aux_views)  # RecDreamer B.3
         # View prompts, per-view debiased when cfg.prompt_debias asks; notes are for the user.
         self.views, self.notes = debiased_view_prompts(prompt, cfg, prior)
         self.timesteps = TimestepSchedule(cfg, prior.num_train_timesteps)
@@ -157,6 +160,11 @@ class ScoreDistillation:
             self.baseline = self.trainables["score_model"] = CameraScoreModel(prior, cfg, prompt)
         else:
             self.baseline = NoiseBaseline()
+        if cfg.rectifier.enabled:  # USD: VSD + the pose rectifier's log r term and its EMA marginals
+            self.terms.append(build_rectifier(prior, cfg, base_prompt, self.trainables))
+        # A term that differentiates through the prior (USD exact mode) gets the step's guided
+        # prior call made with a graph, so it needs no second prior forward.
+        self.prior_graph = any(getattr(term, "needs_prior_graph", False) for term in self.terms)
         self.last: StepContext | None = None
 
     def needs_normals(self, progress: float) -> bool:
@@ -168,6 +176,15 @@ class ScoreDistillation:
         them (GSD's neighbour views for gradient consistency)."""
         return self.neighbours(cameras) if self.neighbours is not None else cameras
 
+    def prior_eps(self, ctx: StepContext) -> torch.Tensor:
+        if not self.prior_graph:
+            return self.guide.eps(ctx.x_t, ctx.t, ctx.cameras)
+        with torch.enable_grad():
+            x_t = ctx.x_t.detach().requires_grad_(True)
+            eps = self.guide.eps(x_t, ctx.t, ctx.cameras)
+        ctx.extras["prior_graph"] = (x_t, eps)
+        return eps.detach()
+
     def loss(self, rgb: torch.Tensor, cameras: Cameras, progress: float, generator: torch.Generator,
              render=None) -> tuple[torch.Tensor, GuidanceStats]:
         """Loss for renders `rgb` (B, 3, H, W) in [0, 1] seen by `cameras`; `render` is the full
@@ -178,7 +195,7 @@ class ScoreDistillation:
         ctx.noise = self.noise.sample(ctx)
         with torch.no_grad():
             ctx.x_t = add_noise(self.prior, x0.detach(), ctx.noise, ctx.t)
-            ctx.eps_prior = self.guide.eps(ctx.x_t, ctx.t, cameras)
+            ctx.eps_prior = self.prior_eps(ctx)
             ctx.baseline = self.baseline(ctx)
             grad = sds_weight(self.prior, ctx.t, self.cfg.weighting) * (ctx.eps_prior - ctx.baseline)
             for post in self.post:

@@ -39,6 +39,18 @@ def sd_alphas_cumprod(num_timesteps: int = 1000) -> torch.Tensor:
     return torch.cumprod(1 - betas, dim=0).float()
 
 
+def parse_views(prompt: str) -> list[int]:
+    """Every view bin a prompt names, in order, without repeats ("..., from side view, from back
+    view" names two: RecDreamer's auxiliary phrases widen the distribution to both)."""
+    bins = []
+    for match in _VIEW_PATTERN.finditer(prompt):
+        word = match.group(1).lower()
+        b = VIEW_BINS.index("overhead" if word == "top" else word)
+        if b not in bins:
+            bins.append(b)
+    return bins
+
+
 def parse_view(prompt: str) -> int | None:
     match = _VIEW_PATTERN.search(prompt)
     if match is None:
@@ -104,15 +116,19 @@ class AnalyticPrior:
             members = groups & (self.refs.group == g).to(self.device)
             if members.any():
                 mass += self._pose_biased(members) / n_groups
-        view = parse_view(prompt)
-        if view is not None and prompt.strip():
-            in_bin = groups & (self.ref_bin == view)
-            if in_bin.any():  # a view with no references (e.g. overhead) cannot condition
+        # Each named view mixes in its bin; several named views share the adherence equally.
+        bins = [v for v in parse_views(prompt) if (groups & (self.ref_bin == v)).any()] if prompt.strip() else []
+        if bins:  # a view with no references (e.g. overhead) cannot condition
+            in_any = torch.zeros_like(groups)
+            mixed = torch.zeros_like(mass)
+            for view in bins:
+                in_bin = groups & (self.ref_bin == view)
                 binned = torch.where(in_bin, mass, torch.zeros_like(mass))
-                binned = binned / binned.sum()
-                mass = (1 - cfg.adherence) * mass + cfg.adherence * binned
-                if cfg.adherence >= 1.0:
-                    mass = torch.where(in_bin, mass, torch.zeros_like(mass))
+                mixed += binned / binned.sum() / len(bins)
+                in_any |= in_bin
+            mass = (1 - cfg.adherence) * mass + cfg.adherence * mixed
+            if cfg.adherence >= 1.0:
+                mass = torch.where(in_any, mass, torch.zeros_like(mass))
         return torch.log(mass).float()  # log 0 = -inf: masked, not merely unlikely
 
     def _pose_biased(self, members: torch.Tensor) -> torch.Tensor:

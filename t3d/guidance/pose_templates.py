@@ -1,0 +1,104 @@
+"""Where the pose classifier's template images come from (paper C.3), and building the classifier.
+
+- a user folder: the analytic-prior reference format (`poses.json` with file, azimuth, elevation);
+  each image's class is the nearest pose-class azimuth centre;
+- the analytic prior: its own reference images of the prompt's object, binned the same way;
+- any other prior: samples of the prior itself (DDIM) with "..., from front view" / "from side
+  view" / "from back view" prompts. A side sample is one of left/right and its mirror image is the
+  other; which is which does not matter to the rectifier, whose target f is uniform.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from t3d.config import RectifierConfig
+from t3d.errors import T3dError
+from t3d.guidance.pose_classifier import PoseClassifier, pose_class_of
+from t3d.guidance.pose_features import DEFAULT_POSE_FEATURES, Dinov2PoseFeatures, PixelPatchFeatures
+from t3d.priors.base import guided_eps
+
+MAX_TEMPLATES_PER_CLASS = 24  # cost of patch matching grows with the templates; evenly strided
+
+
+def analytic_templates(prior, prompt: str, num_classes: int, keep: torch.Tensor | None = None):
+    """(images, labels) from the analytic prior's references of the prompt's object."""
+    refs = prior.refs
+    group = prior.group_of(prompt)
+    mask = torch.ones(len(refs), dtype=torch.bool) if group is None else refs.group == group
+    if keep is not None:
+        mask = mask & keep
+    images, labels = refs.images[mask], pose_class_of(refs.azimuth[mask], num_classes)
+    return thin_per_class(images, labels, num_classes)
+
+
+def folder_templates(folder: str, resolution: int, num_classes: int):
+    from t3d.priors.references import folder_references
+
+    refs = folder_references(folder, resolution)
+    return thin_per_class(refs.images, pose_class_of(refs.azimuth, num_classes), num_classes)
+
+
+def thin_per_class(images: torch.Tensor, labels: torch.Tensor, num_classes: int,
+                   cap: int = MAX_TEMPLATES_PER_CLASS):
+    keep = torch.zeros(len(labels), dtype=torch.bool)
+    for k in range(num_classes):
+        idx = (labels == k).nonzero().flatten()
+        if len(idx) > cap:
+            idx = idx[torch.linspace(0, len(idx) - 1, cap).round().long()]
+        keep[idx] = True
+    return images[keep], labels[keep]
+
+
+@torch.no_grad()
+def sampled_templates(prior, prompt: str, num_classes: int, steps: int, guidance_scale: float = 7.5,
+                      seed: int = 0):
+    """Front, back and side DDIM samples of the prior; left = side, right = the mirrored side."""
+    if num_classes != 4:
+        raise T3dError(f"templates sampled from the prior exist for 4 pose classes only, not {num_classes}; "
+                       f"give your own with --pose-templates FOLDER (poses.json with azimuths)")
+    prompts = [f"{prompt}, from {v} view" for v in ("front", "back", "side")]
+    x0 = ddim_sample(prior, prompts, steps, guidance_scale, seed)
+    rgb = prior.decode(x0).float().cpu()
+    images = torch.cat([rgb, rgb[2:3].flip(-1)])
+    return images, torch.tensor([0, 1, 2, 3])
+
+
+def ddim_sample(prior, prompts: list[str], steps: int, guidance_scale: float, seed: int) -> torch.Tensor:
+    """Deterministic DDIM (eta 0) from pure noise, built only on the Prior interface."""
+    gen = torch.Generator().manual_seed(seed)
+    shape = (len(prompts), prior.latent_channels, prior.latent_size, prior.latent_size)
+    x = torch.randn(shape, generator=gen).to(prior.device)
+    cond, uncond = prior.embed(prompts), prior.embed([""] * len(prompts))
+    T = prior.num_train_timesteps
+    ts = torch.linspace(T - 1, 0, max(steps, 1)).round().long().tolist()
+    abar = prior.alphas_cumprod
+    for i, t in enumerate(ts):
+        tt = torch.full((len(prompts),), t, dtype=torch.long, device=prior.device)
+        eps = guided_eps(prior, x, tt, cond, uncond, guidance_scale)
+        a2 = abar[t]
+        x0 = (x - (1 - a2).sqrt() * eps) / a2.sqrt()
+        a2_next = abar[ts[i + 1]] if i + 1 < len(ts) else torch.tensor(1.0, device=prior.device)
+        x = a2_next.sqrt() * x0 + (1 - a2_next).sqrt() * eps
+    return x
+
+
+def build_features(prior, cfg: RectifierConfig):
+    """The extractor named by `--pose-features`, or the prior's default (module pose_features)."""
+    if cfg.pose_features:
+        return Dinov2PoseFeatures(cfg.pose_features, prior.device)
+    if getattr(prior, "name", "") == "analytic":
+        return PixelPatchFeatures(prior.refs.images.mean(0).to(prior.device))
+    return Dinov2PoseFeatures(DEFAULT_POSE_FEATURES, prior.device)
+
+
+def build_pose_classifier(prior, cfg: RectifierConfig, prompt: str) -> PoseClassifier:
+    k = cfg.pose_classes
+    if cfg.pose_templates:
+        images, labels = folder_templates(cfg.pose_templates, prior.image_size, k)
+    elif getattr(prior, "name", "") == "analytic":
+        images, labels = analytic_templates(prior, prompt, k)
+    else:
+        images, labels = sampled_templates(prior, prompt, k, cfg.template_steps)
+    features = build_features(prior, cfg)
+    return PoseClassifier(features, images.to(prior.device), labels, k, cfg.tau_patch, cfg.tau_pose)

@@ -1,0 +1,195 @@
+"""USD (RecDreamer): pose classifier, BNF schedule, rectifier EMA and gradient cap, CLI runs."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from t3d.config import AnalyticConfig, GuidanceConfig, RectifierConfig
+from t3d.guidance.pose_classifier import PoseClassifier, entropy, pose_class_of
+from t3d.guidance.pose_features import Dinov2PoseFeatures, PixelPatchFeatures, save_tiny_dinov2
+from t3d.guidance.pose_templates import analytic_templates
+from t3d.guidance.rectifier import PoseMarginals
+from t3d.guidance.timesteps import TimestepSchedule, bnf_range
+from t3d.priors.analytic import AnalyticPrior
+from t3d.prompts.auxiliary import with_auxiliary_views
+
+
+@pytest.fixture(scope="module")
+def analytic32():
+    return AnalyticPrior(AnalyticConfig(resolution=32, azimuth_step=10.0))
+
+
+def test_classifier_accuracy_on_held_out_analytic_views(analytic32):
+    """Templates = even azimuth steps of each object's references; tested on the odd ones."""
+    refs = analytic32.refs
+    index = ((refs.azimuth + 180) / 10.0).round().long()
+    train = index % 2 == 0
+    correct = total = 0
+    per_class = torch.zeros(4)
+    per_class_n = torch.zeros(4)
+    for gi, name in enumerate(refs.group_names):
+        images, labels = analytic_templates(analytic32, name, 4, keep=train)
+        clf = PoseClassifier(PixelPatchFeatures(refs.images.mean(0)), images, labels, 4)
+        test = ~train & (refs.group == gi)
+        truth = pose_class_of(refs.azimuth[test], 4)
+        hit = clf.probs(refs.images[test]).argmax(1) == truth
+        correct += int(hit.sum())
+        total += int(test.sum())
+        per_class += torch.bincount(truth[hit], minlength=4).float()
+        per_class_n += torch.bincount(truth, minlength=4).float()
+    accuracy = correct / total
+    assert total == 432 and accuracy >= 0.9, accuracy
+    assert (per_class / per_class_n).min() >= 0.75, per_class / per_class_n  # every bin, not just front
+
+
+def test_classifier_probabilities_and_gradient(analytic32):
+    refs = analytic32.refs
+    images, labels = analytic_templates(analytic32, "head", 4)
+    clf = PoseClassifier(PixelPatchFeatures(refs.images.mean(0)), images, labels, 4)
+    x = refs.images[:3].clone().requires_grad_(True)
+    p = clf.probs(x)
+    assert torch.allclose(p.sum(1), torch.ones(3), atol=1e-5)
+    p[:, 0].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0  # exact mode differentiates through it
+
+
+def test_tiny_dinov2_features_load_from_folder(tmp_path):
+    folder = save_tiny_dinov2(tmp_path / "dino")
+    feats = Dinov2PoseFeatures(str(folder), grid=4)
+    cls, patches = feats(torch.rand(2, 3, 24, 24))
+    assert cls.shape == (2, 32) and patches.shape == (2, 4, 4, 32)
+    images = torch.rand(4, 3, 24, 24)
+    clf = PoseClassifier(feats, images, torch.arange(4), 4)
+    assert clf.probs(images).shape == (4, 4)
+
+
+def test_bnf_schedule_goes_forth_and_back():
+    # n_i = 2: the run has 4 intervals: [0.5, .98], [.02, .98], [.02, .98], [.02, 0.5].
+    assert bnf_range(0.1, 2, 0.02, 0.98) == (0.5, 0.98)
+    assert bnf_range(0.3, 2, 0.02, 0.98) == (0.02, 0.98)
+    assert bnf_range(0.6, 2, 0.02, 0.98) == (0.02, 0.98)
+    assert bnf_range(0.9, 2, 0.02, 0.98) == (0.02, 0.5)
+    sched = TimestepSchedule(GuidanceConfig(t_schedule="bnf", bnf_intervals=4), 1000)
+    gen = torch.Generator().manual_seed(0)
+    early = sched.sample(256, 0.05, gen)
+    late = sched.sample(256, 0.99, gen)
+    assert early.min() >= 750 and late.max() <= 250
+
+
+def test_marginals_ema_rate_buckets_and_checkpoint():
+    m = PoseMarginals(4, 10, RectifierConfig().ema_rate, 1000)
+    assert abs(m.rate - 0.0228) < 1e-4 and (1 - m.rate) ** 100 == pytest.approx(0.1)
+
+    class Ctx:
+        t = torch.tensor([250, 251])
+        extras = {"pose_probs": torch.tensor([[1.0, 0, 0, 0], [1.0, 0, 0, 0]])}
+
+    m.update(Ctx)
+    expected = 1 - (1 - m.rate) ** 2 * 0.75  # two EMA steps from 1/4 towards 1
+    assert m.pbar[2, 0].item() == pytest.approx(expected) and m.pbar[3, 0].item() == 0.25
+    fresh = PoseMarginals(4, 10, m.rate, 1000)
+    fresh.load_state_dict(m.state_dict())
+    assert torch.equal(fresh.pbar, m.pbar)
+
+
+def test_auxiliary_views_widen_the_analytic_prior(analytic32):
+    prompt = with_auxiliary_views("a head", ("side", "back"))
+    assert prompt == "a head, from side view, from back view"
+    w_plain = analytic32.log_weights("a head").exp()
+    w_aux = analytic32.log_weights(prompt).exp()
+    front = analytic32.ref_bin == 0
+    assert w_aux[front].sum() < w_plain[front].sum() - 0.2
+    for b in (1, 2):  # both side and back gain mass
+        assert w_aux[analytic32.ref_bin == b].sum() > w_plain[analytic32.ref_bin == b].sum()
+
+
+def _usd_guidance(prior, mode):
+    from t3d.guidance.score_distillation import ScoreDistillation
+
+    cfg = GuidanceConfig(guidance_scale=7.5, baseline="score_model", view_prompts=False, aux_views=("side", "back"))
+    cfg.rectifier.enabled, cfg.rectifier.mode = True, mode
+    return ScoreDistillation(prior, cfg, "a head")
+
+
+@pytest.mark.parametrize("mode", ["exact", "stopgrad"])
+def test_rectifier_gradient_is_capped_at_the_vsd_gradient(mode):
+    from t3d.scene.cameras import Cameras
+
+    prior = AnalyticPrior(AnalyticConfig(resolution=16, azimuth_step=30.0, jitter_copies=1))
+    guidance = _usd_guidance(prior, mode)
+    term = guidance.terms[0]
+    rgb = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
+    az = torch.tensor([0.0, 90.0, 180.0])
+    cams = Cameras(az, torch.zeros(3), torch.full((3,), 2.0), torch.full((3,), 45.0))
+    loss, stats = guidance.loss(rgb, cams, 0.5, torch.Generator().manual_seed(2))
+    ctx = guidance.last
+    x0 = ctx.x0
+    (g_total,) = torch.autograd.grad(loss, x0)
+    g_rect = g_total * x0.numel() - ctx.grad  # the rectifier's own gradient on x0
+    assert g_rect.abs().sum() > 0
+    assert (g_rect.flatten(1).norm(dim=1) <= ctx.grad.flatten(1).norm(dim=1) * (1 + 1e-4)).all()
+    probs = ctx.extras["pose_probs"]
+    assert probs.shape == (3, 4) and torch.allclose(probs.sum(1), torch.ones(3), atol=1e-5)
+    guidance.update()
+    assert not torch.equal(guidance.trainables["pose_marginals"].pbar, torch.full((10, 4), 0.25))
+
+
+def _generate(args, tmp_path):
+    cmd = [sys.executable, "-m", "t3d.cli", "generate", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+def test_generate_usd_on_analytic_and_resume_keeps_the_ema(tiny_run_args, tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "run"
+    done = _generate(["a smiling head", "--method", "usd", "--steps", "2", "-o", str(out), "--no-video",
+                      "--no-mesh", *tiny_run_args], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    first = load_file(str(out / "checkpoints" / "step_000002.safetensors"))["guidance/pose_marginals/pbar"]
+    assert not torch.equal(first, torch.full((10, 4), 0.25))
+    done = _generate(["--resume", str(out), "--steps", "4", "--no-video", "--no-mesh"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    later = load_file(str(out / "checkpoints" / "step_000004.safetensors"))["guidance/pose_marginals/pbar"]
+    changed = (later != first).any(dim=1)
+    unchanged_rows = ~changed
+    assert torch.equal(later[unchanged_rows], first[unchanged_rows])  # resumed, not re-initialised
+    assert changed.any()
+
+
+@pytest.mark.slow
+def test_generate_usd_on_tiny_sd_and_tiny_dinov2(tmp_path):
+    from t3d.priors.tiny_sd import build_tiny_sd
+
+    sd = build_tiny_sd(tmp_path / "sd")
+    dino = save_tiny_dinov2(tmp_path / "dino")
+    out = tmp_path / "run"
+    done = _generate(["a dog", "--method", "usd", "--model", str(sd), "--pose-features", str(dino),
+                      "--rectifier-mode", "stopgrad", "--steps", "2", "-o", str(out), "--no-video", "--no-mesh",
+                      "--resolution", "16", "--batch", "1", "--preview-every", "0",
+                      "--set", "field.grid_resolution=16", "--set", "render.samples_per_ray=16",
+                      "--set", "guidance.rectifier.template_steps=2"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "checkpoints" / "step_000002.safetensors").exists()
+
+
+def test_bad_rectifier_mode_is_one_line_error(tmp_path):
+    done = _generate(["a head", "--method", "usd", "--rectifier-mode", "fast", "-o", str(tmp_path / "r")], tmp_path)
+    assert done.returncode == 2 and "rectifier mode" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_2d_particles_with_vsd_follow_the_front_bias():
+    """Appendix E's setting: 12 image particles, analytic prior with 90% of its mass on front views.
+    VSD ends with (nearly) all particles in the front class. (USD's near-uniform histogram is NOT
+    reproduced yet: see the issue report; this test pins the biased baseline it must correct.)"""
+    from t3d.guidance.particles2d import nearest_reference_pose, optimise_particles
+
+    prior = AnalyticPrior(AnalyticConfig(resolution=16, azimuth_step=30.0, jitter_copies=1, front_mass=0.9))
+    cfg = GuidanceConfig(guidance_scale=1.0, baseline="score_model", view_prompts=False)
+    images, _ = optimise_particles(prior, cfg, "a head", particles=12, steps=200, lr=0.05)
+    hist = torch.bincount(nearest_reference_pose(prior, images, "a head", 4), minlength=4).float()
+    assert hist[0] >= 10, hist
+    assert entropy(hist) < 0.5 * torch.log(torch.tensor(4.0)).item()
