@@ -3,7 +3,7 @@
 import torch
 
 from t3d.config import AnalyticConfig
-from t3d.evaluate.janus import count_arcs, count_faces, is_success, janus_score
+from t3d.evaluate.janus import count_arcs, count_faces, is_janus, is_success, janus_score
 from t3d.priors.analytic import AnalyticPrior
 from t3d.scene.render import RenderOutput
 
@@ -35,7 +35,7 @@ def test_a_true_object_scores_full_accuracy():
     score = janus_score(PictureScene(prior, lambda az: az), prior, "a head", views=12)
     assert score.pose_accuracy == 1.0 and score.front_arcs == 1
     assert abs(score.front_fraction - 3 / 12) < 1e-6  # azimuths -30, 0, 30
-    assert score.front_views == 3 and score.faces == 1 and score.success
+    assert score.front_views == 3 and score.faces == 1 and score.success and not score.janus
     assert score.predicted_azimuth == score.true_azimuth
 
 
@@ -44,7 +44,7 @@ def test_a_face_on_every_side_is_janus():
     score = janus_score(PictureScene(prior, lambda az: 0.0), prior, "a head", views=12)
     assert score.front_fraction == 1.0 and score.pose_accuracy == 3 / 12
     # One front arc (degenerate), but a face seen head-on all around the circle is 4 faces.
-    assert score.front_arcs == 1 and score.faces == 4 and not score.success
+    assert score.front_arcs == 1 and score.faces == 4 and not score.success and score.janus
 
 
 def test_a_second_face_on_the_back_is_two_faces():
@@ -68,6 +68,7 @@ def test_faces_split_arcs_longer_than_a_front_bin():
 def test_success_rule():
     assert is_success(1, 0.25) and is_success(1, 0.5)
     assert not is_success(2, 0.25) and not is_success(0, 0.1) and not is_success(1, 0.55)
+    assert is_janus(2, 0.25) and is_janus(1, 0.55) and not is_janus(0, 0.1) and not is_janus(1, 0.5)
 
 
 def test_arcs_wrap_around_the_circle():

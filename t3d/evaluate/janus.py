@@ -14,8 +14,11 @@ true azimuth:
   head-on over a narrow arc only, so an arc longer than one front bin (2 * 45 = 90 degrees)
   cannot be a single face: it counts one face per started 90 degrees (a face on every side of
   the circle = 4 faces, never 1). 0 faces = the face is not recognisable from any side.
+- janus: the front is duplicated: two or more faces, or more than half of the views look like
+  the front;
 - success (our stated rule, the papers judge it by eye): exactly one face AND at most half of
-  the views look like the front.
+  the views look like the front. A run with 0 faces is neither Janus nor a success: its face is
+  not recognisable from any side (e.g. a blurred or over-saturated result).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class JanusScore:
     front_arcs: int
     faces: int
     success: bool
+    janus: bool
     views: int
     elevation: float
     true_azimuth: list[float] = field(default_factory=list)
@@ -83,6 +87,10 @@ def is_success(faces: int, front_fraction: float) -> bool:
     return faces == 1 and front_fraction <= MAX_FRONT_SHARE
 
 
+def is_janus(faces: int, front_fraction: float) -> bool:
+    return faces >= 2 or front_fraction > MAX_FRONT_SHARE
+
+
 def pick_elevation(prior, group: int, wanted: float | None) -> float:
     """The reference elevation closest to `wanted` (default 15 degrees, a typical viewing angle):
     views must be compared with references taken at the same elevation."""
@@ -115,7 +123,7 @@ def score_predictions(true_az: torch.Tensor, predicted: torch.Tensor, elevation:
     faces = count_faces(head_on, 2 * front_halfwidth)
     fraction = sum(front) / views
     return JanusScore(correct.float().mean().item(), sum(front), fraction, count_arcs(front), faces,
-                      is_success(faces, fraction), views, elevation,
+                      is_success(faces, fraction), is_janus(faces, fraction), views, elevation,
                       [round(a, 2) for a in true_az.tolist()], [round(a, 2) for a in predicted.tolist()])
 
 

@@ -12,6 +12,7 @@ COLUMNS = [
     ("front views", lambda m: m["janus"] and f"{m['janus']['front_views']}/{m['janus']['views']}"),
     ("faces", lambda m: m["janus"] and str(m["janus"]["faces"])),
     ("front arcs", lambda m: m["janus"] and str(m["janus"]["front_arcs"])),
+    ("janus", lambda m: m["janus"] and ("yes" if m["janus"]["janus"] else "no")),
     ("success", lambda m: m["janus"] and ("yes" if m["janus"]["success"] else "no")),
     ("CLIP dist", lambda m: _num(m, "clip", "clip_distance")),
     ("cEnt", lambda m: _num(m, "clip", "c_ent")),
