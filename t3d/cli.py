@@ -207,6 +207,32 @@ def debias_prompt_cmd(
     run_debias_prompt(prompt, mlm, parse_words(keep_words), parse_words(view_words), threshold, json_out)
 
 
+@app.command("evaluate")
+def evaluate_cmd(
+    runs: list[Path] = typer.Argument(..., help="Run folders (their latest checkpoint) or checkpoint files."),
+    views: int = typer.Option(36, help="Views around the orbit."),
+    elevation: Optional[float] = typer.Option(None, help="Orbit elevation in degrees (default: the analytic references' elevation nearest 15, else 15)."),
+    resolution: int = typer.Option(0, help="Render size in pixels (default: the analytic prior's image size, else 128)."),
+    clip_model: Optional[str] = typer.Option(None, help="CLIP model (HF id or folder): CLIP distance, per-azimuth similarity, cEnt."),
+    classifier_model: Optional[str] = typer.Option(None, help="Image classifier (HF id or folder): IQ, IV, IG, and the features for FID."),
+    pose_classifier: Optional[Path] = typer.Option(None, help="USD pose classifier checkpoint: pEnt."),
+    fid_samples: int = typer.Option(0, help="Prior samples for FID of renders vs prior (0 = no FID; needs --classifier-model)."),
+    compare: Optional[Path] = typer.Option(None, help="Side-by-side sheet of the runs' orbits (default: compare.png beside the runs, when several)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout instead of a table."),
+    write: bool = typer.Option(True, "--write/--no-write", help="Write metrics.json and eval/*.png into each run folder."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda."),
+):
+    """Score runs: ground-truth Janus metrics on the analytic prior, model-based metrics when named."""
+    from t3d.commands import run_evaluate
+    from t3d.evaluate.runner import EvalOptions
+
+    opts = EvalOptions(views=views, elevation=elevation, resolution=resolution, device=device,
+                       clip_model=clip_model, classifier_model=classifier_model,
+                       pose_classifier=str(pose_classifier) if pose_classifier else None,
+                       fid_samples=fid_samples, write=write)
+    run_evaluate(runs, opts, compare, json_out, console)
+
+
 def fail(message: str, code: int = 2) -> int:
     """One plain line on stderr (never wrapped or styled, so scripts can grep it); returns `code`."""
     print(f"t3d: error: {' '.join(message.split())}", file=sys.stderr, flush=True)

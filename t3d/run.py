@@ -17,7 +17,8 @@ from t3d.io import atomic_write_text, check_writable_dir
 from t3d.priors.factory import is_analytic
 
 CONFIG_FILE = "config.yaml"
-RUN_OUTPUTS = ("config.yaml", "log.jsonl", "checkpoints", "previews", "video.mp4", "mesh.glb", "mesh.obj", "mesh.ply")
+RUN_OUTPUTS = ("config.yaml", "log.jsonl", "checkpoints", "previews", "video.mp4", "mesh.glb", "mesh.obj", "mesh.ply",
+               "metrics.json", "eval")
 
 
 def validate(cfg: RunConfig) -> None:

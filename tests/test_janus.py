@@ -3,7 +3,7 @@
 import torch
 
 from t3d.config import AnalyticConfig
-from t3d.evaluate.janus import count_arcs, janus_score
+from t3d.evaluate.janus import count_arcs, count_faces, is_janus, is_success, janus_score
 from t3d.priors.analytic import AnalyticPrior
 from t3d.scene.render import RenderOutput
 
@@ -35,12 +35,40 @@ def test_a_true_object_scores_full_accuracy():
     score = janus_score(PictureScene(prior, lambda az: az), prior, "a head", views=12)
     assert score.pose_accuracy == 1.0 and score.front_arcs == 1
     assert abs(score.front_fraction - 3 / 12) < 1e-6  # azimuths -30, 0, 30
+    assert score.front_views == 3 and score.faces == 1 and score.success and not score.janus
+    assert score.predicted_azimuth == score.true_azimuth
 
 
 def test_a_face_on_every_side_is_janus():
     prior = small_prior()
     score = janus_score(PictureScene(prior, lambda az: 0.0), prior, "a head", views=12)
     assert score.front_fraction == 1.0 and score.pose_accuracy == 3 / 12
+    # One front arc (degenerate), but a face seen head-on all around the circle is 4 faces.
+    assert score.front_arcs == 1 and score.faces == 4 and not score.success and score.janus
+
+
+def test_a_second_face_on_the_back_is_two_faces():
+    prior = small_prior()
+    # Views within 90 degrees of the front are honest; the back half mirrors the front.
+    two_faced = lambda az: az if abs(az) <= 90 else (az + 180 + 180) % 360 - 180
+    score = janus_score(PictureScene(prior, two_faced), prior, "a head", views=12)
+    assert score.faces == 2 and score.front_views == 6 and score.front_arcs == 2
+    assert abs(score.pose_accuracy - 7 / 12) < 1e-6  # 150, 180, -150, 120, -120 are wrong
+    assert not score.success
+
+
+def test_faces_split_arcs_longer_than_a_front_bin():
+    assert count_faces([True] + [False] * 35) == 1
+    assert count_faces([True] * 9 + [False] * 27) == 1  # 90 degrees: still one face
+    assert count_faces([True] * 10 + [False] * 26) == 2  # 100 degrees: two
+    assert count_faces([True, False] * 18) == 18
+    assert count_faces([False] * 8) == 0 and count_faces([True] * 8) == 4
+
+
+def test_success_rule():
+    assert is_success(1, 0.25) and is_success(1, 0.5)
+    assert not is_success(2, 0.25) and not is_success(0, 0.1) and not is_success(1, 0.55)
+    assert is_janus(2, 0.25) and is_janus(1, 0.55) and not is_janus(0, 0.1) and not is_janus(1, 0.5)
 
 
 def test_arcs_wrap_around_the_circle():

@@ -1,28 +1,51 @@
 """The Janus problem as a number, with ground truth from the analytic prior's posed references.
 
-Render an orbit at the references' elevation and framing, give each view the azimuth of its
-nearest reference of the prompt's object (pixel distance), and compare with the true azimuth:
-- pose accuracy: share of views whose nearest reference lies within 45 degrees of the view;
-- front views: share of views that look like the front (nearest reference |azimuth| < 45);
-  an honest object has about 90/360 = 0.25, a Janus object shows its front far more often;
-- front arcs: number of separate runs of front-looking views around the circle (faces).
+Render an orbit at one of the references' elevations and their framing, give each view the
+azimuth of its nearest reference of the prompt's object (pixel distance), and compare with the
+true azimuth:
+- pose accuracy: share of views whose nearest reference lies within `tolerance` (45) degrees;
+- front views: views that look like the front (nearest reference |azimuth| < 45); an honest
+  object shows about 90/360 = 25% front views, a Janus object far more;
+- front arcs: separate runs of front-looking views around the circle. This count is degenerate
+  (1) when every view looks like the front, so we also count
+- faces: arcs of views that see the face head-on: nearest reference within half a front bin
+  (22.5 degrees, D-SDS's narrow front) of the 0-degree references. Exactly-0 would be brittle:
+  a blurry but honest face often matches the 10-degree reference best. A real face is seen
+  head-on over a narrow arc only, so an arc longer than one front bin (2 * 45 = 90 degrees)
+  cannot be a single face: it counts one face per started 90 degrees (a face on every side of
+  the circle = 4 faces, never 1). 0 faces = the face is not recognisable from any side.
+- janus: the front is duplicated: two or more faces, or more than half of the views look like
+  the front;
+- success (our stated rule, the papers judge it by eye): exactly one face AND at most half of
+  the views look like the front. A run with 0 faces is neither Janus nor a success: its face is
+  not recognisable from any side (e.g. a blurred or over-saturated result).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, field
 
 import torch
 
 from t3d.scene.cameras import orbit_cameras, wrap_azimuth
 
+MAX_FRONT_SHARE = 0.5  # success rule: more front views than this is a Janus object
+
 
 @dataclass
 class JanusScore:
     pose_accuracy: float
+    front_views: int
     front_fraction: float
     front_arcs: int
+    faces: int
+    success: bool
+    janus: bool
     views: int
+    elevation: float
+    true_azimuth: list[float] = field(default_factory=list)
+    predicted_azimuth: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -32,29 +55,89 @@ def angular_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return wrap_azimuth(a - b).abs()
 
 
-def count_arcs(flags: list[bool]) -> int:
-    """Runs of True on a circle (the last view neighbours the first)."""
+def arcs(flags: list[bool]) -> list[int]:
+    """Lengths of the runs of True on a circle (the last view neighbours the first)."""
+    n = len(flags)
     if all(flags):
-        return 1
-    return sum(1 for i, f in enumerate(flags) if f and not flags[i - 1])
+        return [n] if n else []
+    start = flags.index(False)  # rotate so no run wraps around the end
+    rolled = flags[start:] + flags[:start]
+    lengths, run = [], 0
+    for f in rolled + [False]:
+        if f:
+            run += 1
+        elif run:
+            lengths.append(run)
+            run = 0
+    return lengths
+
+
+def count_arcs(flags: list[bool]) -> int:
+    return len(arcs(flags))
+
+
+def count_faces(head_on: list[bool], max_face_degrees: float = 90.0) -> int:
+    """Separate faces among views matching the head-on reference; an arc wider than
+    `max_face_degrees` holds one face per started `max_face_degrees` (see module doc)."""
+    step = 360.0 / max(len(head_on), 1)
+    return sum(math.ceil(length * step / max_face_degrees - 1e-9) for length in arcs(head_on))
+
+
+def is_success(faces: int, front_fraction: float) -> bool:
+    return faces == 1 and front_fraction <= MAX_FRONT_SHARE
+
+
+def is_janus(faces: int, front_fraction: float) -> bool:
+    return faces >= 2 or front_fraction > MAX_FRONT_SHARE
+
+
+def pick_elevation(prior, group: int, wanted: float | None) -> float:
+    """The reference elevation closest to `wanted` (default 15 degrees, a typical viewing angle):
+    views must be compared with references taken at the same elevation."""
+    refs = prior.refs
+    elevs = refs.elevation[refs.group == group].unique()
+    target = 15.0 if wanted is None else float(wanted)
+    return float(elevs[(elevs - target).abs().argmin()])
 
 
 @torch.no_grad()
-def janus_score(scene, prior, prompt: str, views: int = 36, elevation: float | None = None) -> JanusScore:
-    """Pose accuracy of `scene` against the analytic `prior`'s references of `prompt`'s object."""
+def classify_views(rgb: torch.Tensor, prior, group: int, elevation: float) -> torch.Tensor:
+    """Azimuth (degrees) of the nearest reference of `group` at `elevation` for each view (V, 3, R, R)."""
     refs = prior.refs
-    group = prior.group_of(prompt)
-    members = refs.group == group
-    if elevation is None:  # the reference elevation closest to a typical viewing angle
-        elevs = refs.elevation[members].unique()
-        elevation = float(elevs[(elevs - 15.0).abs().argmin()])
-    pool = members & (refs.elevation == elevation)
-    cams = orbit_cameras(views, elevation, prior.cfg.distance, prior.cfg.fovy)
-    rgb = scene.render(cams, prior.image_size, chunk_rays=2**15).rgb.cpu()
-    flat_views = rgb.reshape(views, -1)
+    pool = (refs.group == group) & (refs.elevation == elevation)
+    if rgb.shape[-1] != refs.images.shape[-1]:
+        rgb = torch.nn.functional.interpolate(rgb, size=refs.images.shape[-2:], mode="bilinear",
+                                              align_corners=False, antialias=True)
+    flat_views = rgb.reshape(rgb.shape[0], -1).float().cpu()
     flat_refs = refs.images[pool].reshape(int(pool.sum()), -1)
     nearest = torch.cdist(flat_views, flat_refs).argmin(dim=1)
-    predicted = refs.azimuth[pool][nearest]
-    correct = angular_distance(predicted, cams.azimuth) < 45.0
-    front = (predicted.abs() < 45.0).tolist()
-    return JanusScore(correct.float().mean().item(), sum(front) / views, count_arcs(front), views)
+    return refs.azimuth[pool][nearest]
+
+
+def score_predictions(true_az: torch.Tensor, predicted: torch.Tensor, elevation: float,
+                      front_halfwidth: float = 45.0, tolerance: float = 45.0) -> JanusScore:
+    views = len(true_az)
+    correct = angular_distance(predicted, true_az) < tolerance
+    front = (predicted.abs() < front_halfwidth).tolist()
+    head_on = (predicted.abs() <= front_halfwidth / 2).tolist()
+    faces = count_faces(head_on, 2 * front_halfwidth)
+    fraction = sum(front) / views
+    return JanusScore(correct.float().mean().item(), sum(front), fraction, count_arcs(front), faces,
+                      is_success(faces, fraction), is_janus(faces, fraction), views, elevation,
+                      [round(a, 2) for a in true_az.tolist()], [round(a, 2) for a in predicted.tolist()])
+
+
+@torch.no_grad()
+def janus_score(scene, prior, prompt: str, views: int = 36, elevation: float | None = None,
+                rgb: torch.Tensor | None = None) -> JanusScore:
+    """Pose accuracy of `scene` against the analytic `prior`'s references of `prompt`'s object.
+
+    `rgb` may hold the orbit already rendered (views at `elevation`, starting at azimuth 0).
+    """
+    group = prior.group_of(prompt)
+    elevation = pick_elevation(prior, group, elevation)
+    cams = orbit_cameras(views, elevation, prior.cfg.distance, prior.cfg.fovy)
+    if rgb is None:
+        rgb = scene.render(cams, prior.image_size, chunk_rays=2**15).rgb
+    predicted = classify_views(rgb.cpu(), prior, group, elevation)
+    return score_predictions(cams.azimuth, predicted, elevation, prior.cfg.front_halfwidth)

@@ -1,0 +1,147 @@
+"""Janus benchmark on the built-in analytic prior: every method x object x seed x bandwidth.
+
+Each run is trained with `t3d generate` (in process, no video or mesh), scored with the
+ground-truth Janus metrics of `t3d evaluate`, and appended to OUT/results.jsonl; a run already in
+that file is not repeated, so an interrupted benchmark continues where it stopped. At the end a
+markdown table (one per bandwidth; rows method x object) is written to OUT/janus_benchmark.md.
+
+The methods are whatever `t3d.config.METHOD_PRESETS` holds when the script runs, so presets
+added later are benchmarked without editing this file.
+
+Usage:
+  python examples/janus_benchmark.py                        # the default scope (see --help)
+  python examples/janus_benchmark.py --methods sds --objects head --seeds 0 --steps 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+OBJECT_PROMPTS = {"head": "a smiling head", "mug": "a coffee mug", "bird": "a small bird"}
+
+
+def parse_list(text: str, cast=str) -> list:
+    return [cast(x) for x in text.replace(",", " ").split()]
+
+
+def run_key(method: str, obj: str, bandwidth: float, seed: int, steps: int) -> str:
+    return f"{method}/{obj}-bw{bandwidth:g}-s{seed}-n{steps}"
+
+
+def train_and_score(method: str, obj: str, bandwidth: float, seed: int, steps: int, views: int,
+                    out: Path, extra_sets: list[str]) -> dict:
+    from rich.console import Console
+
+    from t3d.commands import GenerateRequest, run_generate
+    from t3d.evaluate.runner import EvalOptions, evaluate_run
+
+    run_dir = out / run_key(method, obj, bandwidth, seed, steps)
+    req = GenerateRequest(prompt=OBJECT_PROMPTS[obj], method=method, steps=steps, out=run_dir, overwrite=True,
+                          overrides={"seed": seed, "analytic.bandwidth": bandwidth, "device": "cpu"},
+                          sets=list(extra_sets), video=False, mesh=False)
+    quiet = Console(file=io.StringIO())
+    start = time.perf_counter()
+    run_generate(req, quiet)
+    seconds = time.perf_counter() - start
+    metrics = evaluate_run(run_dir, EvalOptions(views=views, device="cpu")).metrics
+    return {"key": run_key(method, obj, bandwidth, seed, steps), "method": method, "object": obj,
+            "bandwidth": bandwidth, "seed": seed, "steps": steps, "train_s": round(seconds, 2),
+            "janus": metrics["janus"]}
+
+
+def mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values) if values else float("nan")
+
+
+def markdown(results: list[dict], machine: str, command: str) -> str:
+    lines = ["# Janus benchmark (analytic prior)", "",
+             f"Command: `{command}`  ", f"Machine: {machine}", "",
+             "Per cell: mean over seeds. pose acc = share of orbit views whose nearest reference is within "
+             "45 deg of the true azimuth; front = views that look like the front (of V); faces = head-on arcs "
+             "(1 = one face); janus = share of runs with >= 2 faces or > 50% front views; success = share with "
+             "exactly one face and <= 50% front views.", ""]
+    for bw in sorted({r["bandwidth"] for r in results}):
+        lines += [f"## bandwidth {bw:g}", "",
+                  "| method | object | runs | pose acc | front views | faces | janus | success | s / run |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        cells = sorted({(r["method"], r["object"]) for r in results if r["bandwidth"] == bw})
+        for method, obj in cells:
+            rs = [r for r in results if (r["method"], r["object"], r["bandwidth"]) == (method, obj, bw)]
+            j = [r["janus"] for r in rs]
+            lines.append(
+                f"| {method} | {obj} | {len(rs)} | {mean(x['pose_accuracy'] for x in j):.2f} | "
+                f"{mean(x['front_views'] for x in j):.1f}/{j[0]['views']} | {mean(x['faces'] for x in j):.1f} | "
+                f"{mean(x['janus'] for x in j):.0%} | {mean(x['success'] for x in j):.0%} | "
+                f"{mean(r['train_s'] for r in rs):.0f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from t3d.config import known_methods
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--methods", default="all", help="comma-separated presets, or 'all' (every METHOD_PRESETS entry)")
+    p.add_argument("--objects", default="head,mug,bird", help=f"built-in objects: {', '.join(OBJECT_PROMPTS)}")
+    p.add_argument("--seeds", default="0,1", help="comma-separated seeds")
+    p.add_argument("--steps", type=int, default=400, help="training steps per run")
+    p.add_argument("--bandwidths", default="0.1,0.25", help="analytic prior kernel widths h, comma-separated")
+    p.add_argument("--views", type=int, default=36, help="orbit views scored per run")
+    p.add_argument("--set", dest="sets", action="append", default=[], help="extra config KEY=VALUE for every run")
+    p.add_argument("--out", type=Path, default=Path("runs/janus-benchmark"), help="folder for runs and results")
+    p.add_argument("--table", type=Path, default=None, help="markdown table path (default OUT/janus_benchmark.md)")
+    args = p.parse_args(argv)
+
+    methods = known_methods() if args.methods == "all" else parse_list(args.methods)
+    unknown = [m for m in methods if m not in known_methods()]
+    bad_objects = [o for o in parse_list(args.objects) if o not in OBJECT_PROMPTS]
+    if unknown or bad_objects:
+        print(f"janus_benchmark: unknown method(s) {unknown} or object(s) {bad_objects}; "
+              f"methods: {', '.join(known_methods())}; objects: {', '.join(OBJECT_PROMPTS)}", file=sys.stderr)
+        return 2
+    objects, seeds = parse_list(args.objects), parse_list(args.seeds, int)
+    bandwidths = parse_list(args.bandwidths, float)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results_path = args.out / "results.jsonl"
+    done = {}
+    if results_path.exists():
+        for line in results_path.read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                done[record["key"]] = record
+    scope = [(m, o, b, s) for b in bandwidths for m in methods for o in objects for s in seeds]
+    print(f"janus_benchmark: {len(scope)} runs ({len(methods)} methods x {len(objects)} objects x "
+          f"{len(seeds)} seeds x {len(bandwidths)} bandwidths), {args.steps} steps each", flush=True)
+    results = []
+    for i, (method, obj, bw, seed) in enumerate(scope, 1):
+        key = run_key(method, obj, bw, seed, args.steps)
+        if key not in done:
+            done[key] = train_and_score(method, obj, bw, seed, args.steps, args.views, args.out, args.sets)
+            with open(results_path, "a") as fh:
+                fh.write(json.dumps(done[key]) + "\n")
+        r = done[key]
+        j = r["janus"]
+        print(f"[{i}/{len(scope)}] {key}: pose acc {j['pose_accuracy']:.2f}, front {j['front_views']}/{j['views']}, "
+              f"faces {j['faces']}, janus {j['janus']}, success {j['success']} ({r['train_s']:.0f}s)", flush=True)
+        results.append(r)
+    import torch
+
+    machine = f"CPU, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    command = "python examples/janus_benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    table = args.table or args.out / "janus_benchmark.md"
+    from t3d.io import atomic_write_text
+
+    atomic_write_text(table, markdown(results, machine, command.strip()) + "\n")
+    print(f"table: {table}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
