@@ -55,6 +55,9 @@ class BenchConfig:
 CUDA_STEPS, CUDA_QUICK = (10, 50, 20), (3, 10, 5)
 CONFIGS = [
     BenchConfig("analytic-cpu-64", "cpu", "analytic", 64),
+    # Each method's cost on the same setup, to compare with SDS (the line above).
+    *(BenchConfig(f"analytic-cpu-64-{m}", "cpu", "analytic", 64, method=m)
+      for m in ("vsd", "esd", "dsds", "sdi", "gsd", "usd")),
     BenchConfig("sd-tiny-cpu-64", "cpu", "tiny", 64),
     BenchConfig("sd-tiny-cpu-16-rgb-latents", "cpu", "tiny", 16, latent_mode="rgb"),
     BenchConfig("sd21-base-cuda-64", "cuda", "sd21-base", 64, encoding="hash",
