@@ -4,5 +4,7 @@
 # Default scope: every method preset x head, mug, bird x seeds 0,1 x bandwidths 0.1,0.25, 400 steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON="${PYTHON:-python}"
+# The project venv when there is one (make install), else the python3 on PATH.
+if [ -x .venv/bin/python ]; then default_python=.venv/bin/python; else default_python=python3; fi
+PYTHON="${PYTHON:-$default_python}"
 exec "$PYTHON" examples/janus_benchmark.py "$@"
