@@ -140,7 +140,7 @@ def generate(
             "guidance.rectifier.enabled": rectifier, "guidance.rectifier.mode": rectifier_mode,
             "guidance.rectifier.pose_classes": pose_classes, "guidance.rectifier.pose_features": pose_features,
             "guidance.rectifier.pose_templates": pose_templates,
-            "guidance.aux_views": None if aux_views is None else tuple(v.strip() for v in aux_views.split(",") if v.strip()),
+            "guidance.aux_views": parse_words(aux_views),
             "guidance.view_prompts": view_prompts,
             "guidance.esd_lambda": esd_lambda, "guidance.score_model.uncond_prob": uncond_prob,
             "guidance.score_model.lora_rank": lora_rank,

@@ -65,22 +65,17 @@ def sampled_templates(prior, prompt: str, num_classes: int, steps: int, guidance
 
 
 def ddim_sample(prior, prompts: list[str], steps: int, guidance_scale: float, seed: int) -> torch.Tensor:
-    """Deterministic DDIM (eta 0) from pure noise, built only on the Prior interface."""
+    """Deterministic DDIM (eta 0) from pure noise under CFG, with the project's DDIM steps."""
+    from t3d.guidance.ddim import ddim_sample as ddim_walk
+    from t3d.guidance.ddim import inversion_levels
+
     gen = torch.Generator().manual_seed(seed)
     shape = (len(prompts), prior.latent_channels, prior.latent_size, prior.latent_size)
     x = torch.randn(shape, generator=gen).to(prior.device)
     cond, uncond = prior.embed(prompts), prior.embed([""] * len(prompts))
-    T = prior.num_train_timesteps
-    ts = torch.linspace(T - 1, 0, max(steps, 1)).round().long().tolist()
-    abar = prior.alphas_cumprod
-    for i, t in enumerate(ts):
-        tt = torch.full((len(prompts),), t, dtype=torch.long, device=prior.device)
-        eps = guided_eps(prior, x, tt, cond, uncond, guidance_scale)
-        a2 = abar[t]
-        x0 = (x - (1 - a2).sqrt() * eps) / a2.sqrt()
-        a2_next = abar[ts[i + 1]] if i + 1 < len(ts) else torch.tensor(1.0, device=prior.device)
-        x = a2_next.sqrt() * x0 + (1 - a2_next).sqrt() * eps
-    return x
+    levels = inversion_levels(torch.full((len(prompts),), prior.num_train_timesteps - 1, device=prior.device),
+                              max(steps, 1))
+    return ddim_walk(prior, lambda x_t, t: guided_eps(prior, x_t, t, cond, uncond, guidance_scale), x, levels)
 
 
 def build_features(prior, cfg: RectifierConfig):
