@@ -72,6 +72,9 @@ class AnalyticConfig:
     jitter_copies: int = 2  # appearance-jittered copies per pose
     front_mass: float = 0.75  # prior mass on |azimuth| < front_halfwidth: text-to-image models' bias
     front_halfwidth: float = 45.0
+    # The unconditional branch's pose mass: "uniform" (a text-free model has seen objects from every
+    # side; it is the prompt that makes the face likely, so CFG amplifies the bias) | "biased".
+    uncond_pose: str = "uniform"
     adherence: float = 0.5  # how much "back view" really conditions on back references (1 = fully)
     bandwidth: float = 0.25  # kernel width h per pixel value in [-1, 1]: softens the posterior
     distance: float = 2.0  # framing of the references, also the training cameras' default

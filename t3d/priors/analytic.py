@@ -114,7 +114,11 @@ class AnalyticPrior:
         mass = torch.zeros(len(self.refs), device=self.device, dtype=torch.float64)
         for g in range(len(self.refs.group_names)):
             members = groups & (self.refs.group == g).to(self.device)
-            if members.any():
+            if not members.any():
+                continue
+            if prompt.strip() == "" and cfg.uncond_pose == "uniform":
+                mass[members] += 1.0 / members.sum() / n_groups
+            else:
                 mass += self._pose_biased(members) / n_groups
         # Each named view mixes in its bin; several named views share the adherence equally.
         bins = [v for v in parse_views(prompt) if (groups & (self.ref_bin == v)).any()] if prompt.strip() else []
