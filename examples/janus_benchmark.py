@@ -55,6 +55,31 @@ def train_and_score(method: str, obj: str, bandwidth: float, seed: int, steps: i
             "janus": metrics["janus"]}
 
 
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_all(todo: list[tuple], args, workers: int):
+    """Train and score every (method, object, bandwidth, seed); yields records as they finish.
+    Several workers split the cores between them: small renders scale badly past a few threads,
+    so two one-thread runs beat one two-thread run on a 2-core machine."""
+    jobs = [(m, o, b, s, args.steps, args.views, args.out, args.sets) for m, o, b, s in todo]
+    if workers == 1:
+        for job in jobs:
+            yield train_and_score(*job)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_worker, initargs=(threads,)) as pool:
+        for future in as_completed([pool.submit(train_and_score, *job) for job in jobs]):
+            yield future.result()
+
+
 def mean(values) -> float:
     values = list(values)
     return sum(values) / len(values) if values else float("nan")
@@ -95,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bandwidths", default="0.1,0.25", help="analytic prior kernel widths h, comma-separated")
     p.add_argument("--views", type=int, default=36, help="orbit views scored per run")
     p.add_argument("--set", dest="sets", action="append", default=[], help="extra config KEY=VALUE for every run")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="runs trained at once, each with cpu_count/jobs threads (2 on 2 cores is ~1.7x faster)")
     p.add_argument("--out", type=Path, default=Path("runs/janus-benchmark"), help="folder for runs and results")
     p.add_argument("--table", type=Path, default=None, help="markdown table path (default OUT/janus_benchmark.md)")
     args = p.parse_args(argv)
@@ -119,21 +146,19 @@ def main(argv: list[str] | None = None) -> int:
     scope = [(m, o, b, s) for b in bandwidths for m in methods for o in objects for s in seeds]
     print(f"janus_benchmark: {len(scope)} runs ({len(methods)} methods x {len(objects)} objects x "
           f"{len(seeds)} seeds x {len(bandwidths)} bandwidths), {args.steps} steps each", flush=True)
-    results = []
-    for i, (method, obj, bw, seed) in enumerate(scope, 1):
-        key = run_key(method, obj, bw, seed, args.steps)
-        if key not in done:
-            done[key] = train_and_score(method, obj, bw, seed, args.steps, args.views, args.out, args.sets)
-            with open(results_path, "a") as fh:
-                fh.write(json.dumps(done[key]) + "\n")
-        r = done[key]
-        j = r["janus"]
-        print(f"[{i}/{len(scope)}] {key}: pose acc {j['pose_accuracy']:.2f}, front {j['front_views']}/{j['views']}, "
-              f"faces {j['faces']}, janus {j['janus']}, success {j['success']} ({r['train_s']:.0f}s)", flush=True)
-        results.append(r)
+    todo = [item for item in scope if run_key(*item[:4], args.steps) not in done]
+    for record in run_all(todo, args, workers=max(1, args.jobs)):
+        done[record["key"]] = record
+        with open(results_path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        j = record["janus"]
+        print(f"[{len(done)}] {record['key']}: pose acc {j['pose_accuracy']:.2f}, front {j['front_views']}/{j['views']}, "
+              f"faces {j['faces']}, parts {j.get('parts')}, janus {j['janus']}, success {j['success']} "
+              f"({record['train_s']:.0f}s)", flush=True)
+    results = [done[run_key(*item, args.steps)] for item in scope]
     import torch
 
-    machine = f"CPU, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    machine = f"CPU, {os.cpu_count()} cores, torch {torch.__version__}, {max(1, (os.cpu_count() or 1) // max(1, args.jobs))} thread(s) per run, {args.jobs} run(s) at once"
     command = "python examples/janus_benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)
     table = args.table or args.out / "janus_benchmark.md"
     from t3d.io import atomic_write_text

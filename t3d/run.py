@@ -74,6 +74,8 @@ def validate(cfg: RunConfig) -> None:
         raise T3dError("guidance.neighbour_azimuth must be between 0 and 180 degrees (exclusive)")
     if not 0.0 <= cfg.analytic.adherence <= 1.0 or not 0.0 < cfg.analytic.front_mass < 1.0:
         raise T3dError("adherence must be in [0, 1] and front mass in (0, 1)")
+    if cfg.analytic.uncond_pose not in ("uniform", "biased"):
+        raise T3dError(f"unknown analytic.uncond_pose '{cfg.analytic.uncond_pose}'; choose uniform or biased")
     if cfg.render.shading not in ("albedo", "diffuse"):
         raise T3dError(f"unknown shading '{cfg.render.shading}'; choose albedo or diffuse")
     if not 0.0 <= cfg.render.textureless_prob <= 1.0:

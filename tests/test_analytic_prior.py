@@ -62,6 +62,29 @@ def test_pose_bias_puts_front_mass_on_front_references():
     assert torch.allclose(weights, torch.tensor([0.75, 0.25]), atol=1e-6)
 
 
+def test_unconditional_has_no_pose_bias_so_cfg_amplifies_the_front():
+    prior = two_reference_prior()
+    assert torch.allclose(prior.embed([""])[0].exp(), torch.tensor([0.5, 0.5]), atol=1e-6)
+    biased = two_reference_prior()
+    biased.cfg.uncond_pose = "biased"
+    assert torch.allclose(biased.embed([""])[0].exp(), torch.tensor([0.75, 0.25]), atol=1e-6)
+    # Halfway between the two references at high noise: the guided denoiser leans to the front
+    # (reference 0) more the higher the guidance scale; with a biased unconditional CFG adds nothing.
+    x_t = (0.5 * (prior.ref_x[0] + prior.ref_x[1])).view(1, 3, 4, 4) * prior.alphas_cumprod[800].sqrt()
+    t = torch.tensor([800])
+    front_share = []
+    for p in (prior, biased):
+        cond, uncond = p.embed(["a toy"]), p.embed([""])
+        for scale in (1.0, 7.5, 100.0):
+            eps = guided_eps(p, x_t, t, cond, uncond, scale)
+            x0 = (x_t - (1 - p.alphas_cumprod[800]).sqrt() * eps) / p.alphas_cumprod[800].sqrt()
+            d = x0.reshape(-1) - p.ref_x[1]
+            front_share.append(float(d @ (p.ref_x[0] - p.ref_x[1]) / (p.ref_x[0] - p.ref_x[1]).square().sum()))
+    uniform_1, uniform_7, uniform_100, biased_1, biased_7, biased_100 = front_share
+    assert uniform_1 < uniform_7 < uniform_100 and uniform_100 > 5 * uniform_7
+    assert abs(biased_100 - biased_1) < 1e-4
+
+
 def test_full_adherence_masks_references_outside_the_view_bin():
     prior = two_reference_prior(adherence=1.0)
     back = prior.embed(["a toy, back view"])[0]

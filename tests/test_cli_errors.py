@@ -48,6 +48,7 @@ def test_empty_prompt(prompt, tmp_path, capsys):
     (["--encoding", "voxels"], "unknown encoding"),
     (["--set", "field.nope=3"], "unknown config key"),
     (["--set", "steps=many"], "must be int"),
+    (["--set", "analytic.uncond_pose=sideways"], "unknown analytic.uncond_pose 'sideways'"),
 ])
 def test_bad_flag_values(args, needle, tmp_path, capsys):
     code, err = run_cli(["generate", "a smiling head", "--out", tmp_path / "r", *args], capsys)

@@ -11,12 +11,12 @@ from t3d.scene.render import RenderOutput
 class PictureScene:
     """A stand-in scene that shows, for each camera, the reference chosen by `pick(azimuth)`."""
 
-    def __init__(self, prior, pick):
-        self.prior, self.pick = prior, pick
+    def __init__(self, prior, pick, prompt: str = "a head"):
+        self.prior, self.pick, self.prompt = prior, pick, prompt
 
     def render(self, cams, resolution, **_):
         refs = self.prior.refs
-        head = refs.group == self.prior.group_of("a head")
+        head = refs.group == self.prior.group_of(self.prompt)
         images = []
         for az, el in zip(cams.azimuth.tolist(), cams.elevation.tolist()):
             ok = head & (refs.elevation == el)
@@ -75,3 +75,18 @@ def test_arcs_wrap_around_the_circle():
     assert count_arcs([True, False, False, True]) == 1
     assert count_arcs([True, False, True, False]) == 2
     assert count_arcs([False] * 4) == 0 and count_arcs([True] * 3) == 1
+
+
+def test_a_mug_with_a_handle_on_both_sides_counts_two_handles():
+    prior = small_prior()
+    honest = janus_score(PictureScene(prior, lambda az: az, "a mug"), prior, "a mug", views=12)
+    assert honest.part == "handle" and honest.parts == 1 and honest.faces == 1
+    # The left half mirrors the right: the logo stays honest (one front), the handle doubles.
+    mirrored = janus_score(PictureScene(prior, lambda az: abs(az), "a mug"), prior, "a mug", views=12)
+    assert mirrored.parts == 2 and mirrored.faces == 1
+
+
+def test_the_heads_duplicated_part_is_its_face():
+    prior = small_prior()
+    score = janus_score(PictureScene(prior, lambda az: 0.0), prior, "a head", views=12)
+    assert score.part == "face" and score.parts == score.faces == 4

@@ -42,8 +42,25 @@ def test_benchmark_picks_up_every_preset_and_rejects_unknown(monkeypatch, tmp_pa
     assert "unknown method(s) ['nope']" in capsys.readouterr().err
     monkeypatch.setitem(config.METHOD_PRESETS, "sds-copy", {"guidance.guidance_scale": 50.0})
     seen = []
-    monkeypatch.setattr(bench, "train_and_score", lambda m, *a: seen.append(m) or {
-        "key": m, "method": m, "object": "head", "bandwidth": 0.25, "seed": 0, "steps": 1, "train_s": 1.0,
+    monkeypatch.setattr(bench, "train_and_score", lambda m, o, b, s, n, *a: seen.append(m) or {
+        "key": bench.run_key(m, o, b, s, n), "method": m, "object": "head", "bandwidth": 0.25, "seed": 0, "steps": 1, "train_s": 1.0,
         "janus": {"pose_accuracy": 1.0, "front_views": 9, "views": 36, "faces": 1, "janus": False, "success": True}})
     assert bench.main(["--objects", "head", "--seeds", "0", "--bandwidths", "0.25", "--out", str(tmp_path)]) == 0
     assert seen == config.known_methods() and "sds-copy" in seen
+
+
+def test_benchmark_runs_in_parallel_workers(tmp_path):
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "janus_benchmark.py"
+    args = [sys.executable, str(script), "--methods", "sds", "--objects", "head,mug", "--seeds", "0",
+            "--steps", "2", "--bandwidths", "0.25", "--views", "8", "--jobs", "2", "--out", str(tmp_path)]
+    for s in TINY_SETS:
+        args += ["--set", s]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    keys = sorted(json.loads(x)["key"] for x in (tmp_path / "results.jsonl").read_text().splitlines())
+    assert keys == ["sds/head-bw0.25-s0-n2", "sds/mug-bw0.25-s0-n2"]
+    table = (tmp_path / "janus_benchmark.md").read_text()
+    assert "| sds | head | 1 |" in table and "| sds | mug | 1 |" in table and "2 run(s) at once" in table

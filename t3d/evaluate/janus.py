@@ -14,6 +14,9 @@ true azimuth:
   head-on over a narrow arc only, so an arc longer than one front bin (2 * 45 = 90 degrees)
   cannot be a single face: it counts one face per started 90 degrees (a face on every side of
   the circle = 4 faces, never 1). 0 faces = the face is not recognisable from any side.
+- parts: the same count for the part the object's Janus artefact duplicates, seen head-on from
+  its own azimuth (head: face at 0; mug: handle at +90; bird: beak at 0), so a two-handled mug
+  reads 2 even when its logo is honest. None for user reference folders (no part defined).
 - janus: the front is duplicated: two or more faces, or more than half of the views look like
   the front;
 - success (our stated rule, the papers judge it by eye): exactly one face AND at most half of
@@ -44,6 +47,8 @@ class JanusScore:
     janus: bool
     views: int
     elevation: float
+    part: str | None = None
+    parts: int | None = None
     true_azimuth: list[float] = field(default_factory=list)
     predicted_azimuth: list[float] = field(default_factory=list)
 
@@ -114,16 +119,30 @@ def classify_views(rgb: torch.Tensor, prior, group: int, elevation: float) -> to
     return refs.azimuth[pool][nearest]
 
 
+def object_part(prior, group: int) -> tuple[str | None, float | None]:
+    """The duplicated part of a built-in object and its azimuth; (None, None) for other references."""
+    from t3d.priors.procedural import OBJECTS
+
+    obj = OBJECTS.get(prior.refs.group_names[group]) if prior.cfg.source == "builtin" else None
+    return (obj.part, obj.part_azimuth) if obj is not None else (None, None)
+
+
 def score_predictions(true_az: torch.Tensor, predicted: torch.Tensor, elevation: float,
-                      front_halfwidth: float = 45.0, tolerance: float = 45.0) -> JanusScore:
+                      front_halfwidth: float = 45.0, tolerance: float = 45.0,
+                      part: tuple[str | None, float | None] = (None, None)) -> JanusScore:
     views = len(true_az)
     correct = angular_distance(predicted, true_az) < tolerance
     front = (predicted.abs() < front_halfwidth).tolist()
     head_on = (predicted.abs() <= front_halfwidth / 2).tolist()
     faces = count_faces(head_on, 2 * front_halfwidth)
     fraction = sum(front) / views
+    part_name, part_az = part
+    parts = None
+    if part_name is not None:
+        sees_part = (angular_distance(predicted, torch.tensor(part_az)) <= front_halfwidth / 2).tolist()
+        parts = count_faces(sees_part, 2 * front_halfwidth)
     return JanusScore(correct.float().mean().item(), sum(front), fraction, count_arcs(front), faces,
-                      is_success(faces, fraction), is_janus(faces, fraction), views, elevation,
+                      is_success(faces, fraction), is_janus(faces, fraction), views, elevation, part_name, parts,
                       [round(a, 2) for a in true_az.tolist()], [round(a, 2) for a in predicted.tolist()])
 
 
@@ -140,4 +159,5 @@ def janus_score(scene, prior, prompt: str, views: int = 36, elevation: float | N
     if rgb is None:
         rgb = scene.render(cams, prior.image_size, chunk_rays=2**15).rgb
     predicted = classify_views(rgb.cpu(), prior, group, elevation)
-    return score_predictions(cams.azimuth, predicted, elevation, prior.cfg.front_halfwidth)
+    return score_predictions(cams.azimuth, predicted, elevation, prior.cfg.front_halfwidth,
+                             part=object_part(prior, group))

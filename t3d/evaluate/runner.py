@@ -80,7 +80,7 @@ def check_options(opts: EvalOptions) -> None:
 
 def evaluate_run(target, opts: EvalOptions) -> RunEvaluation:
     from t3d.engine import pick_device
-    from t3d.evaluate.janus import classify_views, pick_elevation, score_predictions
+    from t3d.evaluate.janus import classify_views, object_part, pick_elevation, score_predictions
     from t3d.priors.factory import build_prior, is_analytic
     from t3d.run import load_scene
 
@@ -104,7 +104,8 @@ def evaluate_run(target, opts: EvalOptions) -> RunEvaluation:
                      "resolution": resolution}
     if prior is not None:
         predicted = classify_views(orbit.rgb, prior, group, elevation)
-        metrics["janus"] = score_predictions(orbit.azimuth, predicted, elevation, prior.cfg.front_halfwidth).as_dict()
+        metrics["janus"] = score_predictions(orbit.azimuth, predicted, elevation, prior.cfg.front_halfwidth,
+                                             part=object_part(prior, group)).as_dict()
         metrics["analytic"] = {"bandwidth": cfg.analytic.bandwidth, "front_mass": cfg.analytic.front_mass,
                                "adherence": cfg.analytic.adherence}
     else:

@@ -108,6 +108,10 @@ class ProceduralObject:
     keywords: tuple[str, ...]
     parts: tuple[Part, ...]
     scale: float = 1.0  # uniform scale applied to the parts as modelled (distances scale with it)
+    # The part a Janus artefact duplicates and the azimuth it is seen head-on from: evaluation
+    # counts separate arcs of views showing it (two handles = a two-handled mug).
+    part: str = "face"
+    part_azimuth: float = 0.0
 
     def distances(self, p: torch.Tensor) -> torch.Tensor:
         return self.scale * torch.stack([part.sdf(p / self.scale) for part in self.parts], dim=-1)
@@ -174,7 +178,7 @@ def _mug() -> ProceduralObject:
         # The single handle, on the right as seen from the front (+y; the front camera's right).
         Part(torus_x((0.0, 0.47, 0.0), 0.2, 0.06), (0.15, 0.30, 0.75)),
     ]
-    return ProceduralObject("mug", ("mug", "cup"), tuple(parts))
+    return ProceduralObject("mug", ("mug", "cup"), tuple(parts), part="handle", part_azimuth=90.0)
 
 
 def _bird_body_color(p: torch.Tensor) -> torch.Tensor:
@@ -200,7 +204,7 @@ def _bird() -> ProceduralObject:
         Part(capsule((0.08, -0.1, -0.3), (0.1, -0.1, -0.62), 0.035), (1.0, 0.50, 0.05)),
     ]
     # Modelled beak-to-tail 1.7 long; scaled to fit the references' side-view frame.
-    return ProceduralObject("bird", ("bird", "parrot", "sparrow", "robin", "songbird"), tuple(parts), scale=0.85)
+    return ProceduralObject("bird", ("bird", "parrot", "sparrow", "robin", "songbird"), tuple(parts), scale=0.85, part="beak")
 
 
 OBJECTS: dict[str, ProceduralObject] = {obj.name: obj for obj in (_head(), _mug(), _bird())}
