@@ -20,7 +20,7 @@ def load_script():
 def test_benchmark_writes_a_table_and_resumes(tmp_path, capsys):
     bench = load_script()
     args = ["--methods", "sds", "--objects", "head,mug", "--seeds", "0", "--steps", "2", "--bandwidths", "0.25",
-            "--views", "8", "--out", str(tmp_path)]
+            "--views", "8", "--jobs", "1", "--out", str(tmp_path)]
     for s in TINY_SETS:
         args += ["--set", s]
     assert bench.main(args) == 0
@@ -45,7 +45,8 @@ def test_benchmark_picks_up_every_preset_and_rejects_unknown(monkeypatch, tmp_pa
     monkeypatch.setattr(bench, "train_and_score", lambda m, o, b, s, n, *a: seen.append(m) or {
         "key": bench.run_key(m, o, b, s, n), "method": m, "object": "head", "bandwidth": 0.25, "seed": 0, "steps": 1, "train_s": 1.0,
         "janus": {"pose_accuracy": 1.0, "front_views": 9, "views": 36, "faces": 1, "janus": False, "success": True}})
-    assert bench.main(["--objects", "head", "--seeds", "0", "--bandwidths", "0.25", "--out", str(tmp_path)]) == 0
+    assert bench.main(["--objects", "head", "--seeds", "0", "--bandwidths", "0.25", "--jobs", "1",
+                       "--out", str(tmp_path)]) == 0
     assert seen == config.known_methods() and "sds-copy" in seen
 
 
