@@ -116,6 +116,11 @@ class RectifierConfig:
 class ScoreModelConfig:
     """VSD/ESD's trainable camera-conditioned score model of the renders (guidance/score_model.py)."""
 
+    # auto: LoRA on a diffusers UNet (SD); on the analytic prior the closed-form score of the recent
+    # renders (guidance/kernel_score.py), since a network trained from scratch lags | network | kernel
+    kind: str = "auto"
+    memory: int = 64  # kernel: renders remembered (a few dozen steps of batch 2)
+    camera_width: float = 20.0  # kernel: degrees, std of the camera kernel over viewing directions
     uncond_prob: float = 0.5  # camera dropped in training (ESD appendix C; threestudio's VSD uses 0.1)
     lr: float = 1e-4  # AdamW (ProlificDreamer)
     lora_rank: int = 4  # SD prior: LoRA rank on the UNet's attention layers

@@ -49,6 +49,10 @@ def validate(cfg: RunConfig) -> None:
         raise T3dError("--esd-lambda needs the score-model baseline; use --method esd (or vsd)")
     if not 0.0 <= g.score_model.uncond_prob <= 1.0:
         raise T3dError(f"--uncond-prob must be in [0, 1], got {g.score_model.uncond_prob}")
+    if g.score_model.kind not in ("auto", "network", "kernel"):
+        raise T3dError(f"unknown score model '{g.score_model.kind}'; choose auto, network or kernel")
+    if g.score_model.memory < 1 or g.score_model.camera_width <= 0:
+        raise T3dError("score model: memory must be at least 1 and camera width positive")
     if g.score_model.lora_rank <= 0 or g.score_model.lr <= 0 or not g.score_model.channels:
         raise T3dError("score model: lora rank and learning rate must be positive, channels non-empty")
     if g.t_max_milestone is not None and not (0.0 < g.t_max_milestone[0] <= 1.0 and g.t_min < g.t_max_milestone[1] <= 1.0):

@@ -24,9 +24,10 @@ def prior():
     return AnalyticPrior(AnalyticConfig(resolution=16, azimuth_step=30.0, jitter_copies=1), "cpu")
 
 
-def esd_cfg(lam=0.5, **score):
+def esd_cfg(lam=0.5, kind="network", **score):
+    """The trainable backbone unless a test asks otherwise (the kernel one: test_kernel_score.py)."""
     return GuidanceConfig(guidance_scale=7.5, baseline="score_model", esd_lambda=lam,
-                          score_model=ScoreModelConfig(**score))
+                          score_model=ScoreModelConfig(kind=kind, **score))
 
 
 def cams(n=2, seed=0):
@@ -51,9 +52,10 @@ def test_camera_condition_is_the_flat_c2w_and_zeros_mean_no_camera():
     assert torch.equal(camera_condition(None, 3, "cpu"), torch.zeros(3, 16))
 
 
-def test_fresh_score_model_is_the_prior_score_for_the_prompt(prior):
+@pytest.mark.parametrize("kind", ["network", "kernel"])
+def test_fresh_score_model_is_the_prior_score_for_the_prompt(prior, kind):
     torch.manual_seed(0)
-    model = CameraScoreModel(prior, esd_cfg(), PROMPT)
+    model = CameraScoreModel(prior, esd_cfg(kind=kind), PROMPT)
     x_t, t = noisy(prior)
     expected = prior.eps(x_t, t, prior.embed([PROMPT] * 2))  # view-independent prompt, no CFG
     with torch.no_grad():
@@ -76,10 +78,11 @@ def _held_out_loss(model, prior, c):
         return model.backbone.loss(x0, noise, t, camera_condition(c, 16, "cpu") if c is not None else torch.zeros(16, 16)).item()
 
 
-def _train(model, prior, steps, seed=0):
-    images = _images(prior, seed)
+def _train(model, prior, steps, seed=0, vary=False):
+    """`vary`: new images every step, so that different cameras have seen different renders."""
     losses = []
     for step in range(steps):
+        images = _images(prior, seed + 1000 * step if vary else seed)
         losses.append(model.update(ctx_for(prior, images, cams(2, step), seed=step)))
     return losses
 
@@ -99,10 +102,11 @@ def test_update_learns_the_renders_and_the_camera(prior):
         assert (model.eps(x_t, t, cams()) - model.eps(x_t, t, None)).abs().max() > 1e-4
 
 
-def test_esd_baseline_batches_both_branches_correctly(prior):
+@pytest.mark.parametrize("kind", ["network", "kernel"])
+def test_esd_baseline_batches_both_branches_correctly(prior, kind):
     torch.manual_seed(0)
-    model = CameraScoreModel(prior, esd_cfg(lam=0.3, uncond_prob=0.5, lr=3e-3), PROMPT)
-    _train(model, prior, 5)
+    model = CameraScoreModel(prior, esd_cfg(lam=0.3, kind=kind, uncond_prob=0.5, lr=3e-3), PROMPT)
+    _train(model, prior, 5, vary=True)
     x_t, t = noisy(prior)
     c = cams()
     ctx = ctx_for(prior, x_t, c)
@@ -168,19 +172,24 @@ def test_state_dict_holds_weights_and_adamw_state_and_resumes_exactly(prior):
 
 # ---------------------------------------------------------------- the CLI, end to end
 
-@pytest.mark.parametrize("method", ["vsd", "esd"])
-def test_generate_vsd_and_esd_write_the_usual_outputs(method, tmp_path):
+@pytest.mark.parametrize("method, kind", [("vsd", "network"), ("esd", "auto")])
+def test_generate_vsd_and_esd_write_the_usual_outputs(method, kind, tmp_path):
     run = tmp_path / method
-    assert main(["generate", PROMPT, "--method", method, "--steps", "4", "--out", str(run), *TINY_RUN]) == 0
+    assert main(["generate", PROMPT, "--method", method, "--steps", "4", "--out", str(run), *TINY_RUN,
+                 "--score-model", kind]) == 0
     assert (run / "video.mp4").stat().st_size > 0 and (run / "mesh.glb").is_file()
     assert (run / "previews" / "step_000004.png").is_file()
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert records[-1]["step"] == 4 and np.isfinite(records[-1]["loss"])
     cfg = (run / "config.yaml").read_text()
     assert "baseline: score_model" in cfg and f"esd_lambda: {0.5 if method == 'esd' else 0.0}" in cfg
+    assert f"kind: {kind}" in cfg
     ck = load_file(run / "checkpoints" / "step_000004.safetensors")
-    assert any(k.startswith("guidance/score_model/weights/net.") for k in ck)
-    assert any(k.startswith("guidance/score_model/optim/") for k in ck)
+    if kind == "network":
+        assert any(k.startswith("guidance/score_model/weights/net.") for k in ck)
+        assert any(k.startswith("guidance/score_model/optim/") for k in ck)
+    else:  # auto on the analytic prior: the render kernel, whose state is its memory of 4 steps x 1 render
+        assert ck["guidance/score_model/memory/renders"].shape[0] == 4
 
 
 def test_esd_resume_equals_an_uninterrupted_run(tmp_path):
@@ -200,6 +209,7 @@ def test_esd_resume_equals_an_uninterrupted_run(tmp_path):
     (["--method", "esd", "--esd-lambda", "1.5"], "--esd-lambda must be in [0, 1]"),
     (["--method", "sds", "--esd-lambda", "0.5"], "needs the score-model baseline"),
     (["--method", "vsd", "--uncond-prob", "-0.1"], "--uncond-prob must be in [0, 1]"),
+    (["--method", "vsd", "--score-model", "lora"], "unknown score model 'lora'"),
     (["--t-max-milestone", "0.2"], "--t-max-milestone expects FRACTION:VALUE"),
     (["--resolution-milestone", "0.2:12.5"], "--resolution-milestone expects FRACTION:PIXELS"),
 ])

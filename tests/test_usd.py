@@ -184,9 +184,10 @@ def test_bad_rectifier_mode_is_one_line_error(tmp_path):
 def test_2d_particles_with_vsd_follow_the_front_bias():
     """Appendix E's setting: 12 image particles, analytic prior with 90% of its mass on front views.
     VSD ends with (nearly) all particles in the front class. (USD's near-uniform histogram is NOT
-    reproduced yet: VSD here collapses all 12 particles onto ONE reference (azimuth -30, elevation
-    -5), so every particle gets the same rectifier push and USD moves the cloud in lock-step to one
-    neighbouring class; see the issue report. This test pins the biased baseline USD must correct.)"""
+    reproduced: the rectifier's uncapped gradient is 0.00-0.04x the VSD gradient at most t, and
+    capped at 1x VSD's (B.3) it cannot pull a particle out of a front reference's basin; measured
+    USD stopgrad [12, 0, 0, 0], and [11, 0, 0, 1] even with the rectifier scaled x300. This test
+    pins the biased baseline USD must correct.)"""
     from t3d.guidance.particles2d import nearest_reference_pose, optimise_particles
 
     prior = AnalyticPrior(AnalyticConfig(resolution=16, azimuth_step=30.0, jitter_copies=1, front_mass=0.9))

@@ -10,7 +10,11 @@ learn a correction from the renders, the way ProlificDreamer's LoRA starts at ze
   `UNet2DModel` trained from scratch, whose output is added to the analytic prior's eps for y;
   camera through the same kind of MLP, as the UNet's class embedding (`class_embed_type="identity"`).
 
-A backbone has `params` (name -> trainable Parameter), `eps(x_t, t, cam) -> eps` (differentiable
+- `RenderKernelScore` (kernel_score.py; the analytic prior's default, `--score-model auto`): no
+  network at all, the closed-form score of a kernel density over the most recent renders; it has
+  no `params` and `observe`s the renders instead of training on them.
+
+A trainable backbone has `params` (name -> trainable Parameter), `eps(x_t, t, cam) -> eps` (differentiable
 w.r.t. params), `loss(x0, noise, t, cam) -> denoising MSE`, and `training()`, a context inside
 which the loss's backward must run (peft only accumulates adapter gradients while enabled). `cam` is (B, 16): flattened 4x4
 camera-to-world matrices, zeros meaning "no camera".
@@ -154,7 +158,16 @@ class LoraBackbone:
 
 
 def build_backbone(prior, cfg: ScoreModelConfig, cond_y: torch.Tensor):
-    """LoRA where the prior has a diffusers UNet to adapt; a pixel/latent residual UNet otherwise."""
+    """LoRA where the prior has a diffusers UNet to adapt; on the analytic prior the render kernel
+    (kind auto/kernel) or a pixel residual UNet (kind network)."""
     if hasattr(prior, "unet"):
+        if cfg.kind == "kernel":
+            from t3d.errors import T3dError
+
+            raise T3dError("--score-model kernel needs the analytic prior; Stable Diffusion uses LoRA (network)")
         return LoraBackbone(prior, cfg, cond_y)
+    if cfg.kind in ("auto", "kernel"):
+        from t3d.guidance.kernel_score import RenderKernelScore
+
+        return RenderKernelScore(prior, cfg, cond_y)
     return PixelResidualBackbone(prior, cfg, cond_y)

@@ -9,9 +9,9 @@
   renders, t ~ U[0, T), camera zeroed with probability `uncond_prob` (0.5, ESD appendix C) so the
   unconditional branch eps_phi(x_t, t, no camera) is learned too.
 
-eps_phi always gets the view-independent prompt y and no CFG (ProlificDreamer). The network is
-chosen from the prior (see score_backbones.py): LoRA on SD's UNet, a small residual UNet on
-the analytic prior.
+eps_phi always gets the view-independent prompt y and no CFG (ProlificDreamer). The backbone is
+chosen from the prior (see score_backbones.py): LoRA on SD's UNet; on the analytic prior the
+closed-form score of the recent renders (kernel_score.py) or a small residual UNet.
 
 API for other pieces (USD builds on this):
     model = CameraScoreModel(prior, guidance_cfg, prompt)
@@ -57,7 +57,8 @@ class CameraScoreModel:
         cond_y = prior.embed([prompt])  # view-independent prompt, embedded before the text encoder goes
         self.backbone = build_backbone(prior, self.cfg, cond_y)
         self.params = self.backbone.params
-        self.optimizer = torch.optim.AdamW(list(self.params.values()), lr=float(self.cfg.lr))
+        # A non-parametric backbone (the analytic prior's render kernel) observes instead of training.
+        self.optimizer = torch.optim.AdamW(list(self.params.values()), lr=float(self.cfg.lr)) if self.params else None
 
     # ------------------------------------------------------------------ the score
     def eps(self, x_t: torch.Tensor, t: torch.Tensor, cameras: Cameras | None) -> torch.Tensor:
@@ -78,6 +79,9 @@ class CameraScoreModel:
     def update(self, ctx) -> float:
         """One AdamW step of denoising score matching on the (detached) renders of this step."""
         x0 = ctx.x0.detach()
+        if self.optimizer is None:
+            self.backbone.observe(x0, camera_condition(ctx.cameras, x0.shape[0], x0.device))
+            return 0.0
         b, gen, device = x0.shape[0], ctx.generator, x0.device
         t = torch.randint(0, self.prior.num_train_timesteps, (b,), generator=gen).to(device)
         noise = torch.randn(x0.shape, generator=gen).to(device=device, dtype=x0.dtype)
@@ -95,12 +99,20 @@ class CameraScoreModel:
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, torch.Tensor]:
         """`weights/<name>` and `optim/<param index>/<slot>`: tensors only (safetensors)."""
+        if self.optimizer is None:
+            return {f"memory/{k}": v for k, v in self.backbone.state_dict().items()}
         state = {f"weights/{k}": p.detach() for k, p in self.params.items()}
         optim, _ = ckpt.flatten_optimizer(self.optimizer)
         state.update(optim)
         return state
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        if self.optimizer is None:
+            memory = ckpt.split_state(state, "memory")
+            if not memory:
+                raise KeyError("score model render memory missing from checkpoint")
+            self.backbone.load_state_dict(memory)
+            return
         weights = ckpt.split_state(state, "weights")
         missing = set(self.params) - set(weights)
         if missing:
