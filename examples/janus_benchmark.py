@@ -94,8 +94,8 @@ def markdown(results: list[dict], machine: str, command: str) -> str:
              "exactly one face and <= 50% front views.", ""]
     for bw in sorted({r["bandwidth"] for r in results}):
         lines += [f"## bandwidth {bw:g}", "",
-                  "| method | object | runs | pose acc | front views | faces | janus | success | s / run |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| method | object | runs | pose acc | front views | faces | parts | janus | success | s / run |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         cells = sorted({(r["method"], r["object"]) for r in results if r["bandwidth"] == bw})
         for method, obj in cells:
             rs = [r for r in results if (r["method"], r["object"], r["bandwidth"]) == (method, obj, bw)]
@@ -103,9 +103,20 @@ def markdown(results: list[dict], machine: str, command: str) -> str:
             lines.append(
                 f"| {method} | {obj} | {len(rs)} | {mean(x['pose_accuracy'] for x in j):.2f} | "
                 f"{mean(x['front_views'] for x in j):.1f}/{j[0]['views']} | {mean(x['faces'] for x in j):.1f} | "
+                f"{mean(x.get('parts', float('nan')) for x in j):.1f} | "
                 f"{mean(x['janus'] for x in j):.0%} | {mean(x['success'] for x in j):.0%} | "
                 f"{mean(r['train_s'] for r in rs):.0f} |")
         lines.append("")
+    # Per run, because a mean hides which seed failed and how (two faces, or none at all).
+    lines += ["## every run", "",
+              "| method | object | bandwidth | seed | pose acc | front views | faces | parts | verdict |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in results:
+        j = r["janus"]
+        verdict = "success" if j["success"] else "janus" if j["janus"] else "no face" if j["faces"] == 0 else "other"
+        lines.append(f"| {r['method']} | {r['object']} | {r['bandwidth']:g} | {r['seed']} | {j['pose_accuracy']:.2f} | "
+                     f"{j['front_views']}/{j['views']} | {j['faces']} | {j.get('parts', '')} {j.get('part', '')} | {verdict} |")
+    lines.append("")
     return "\n".join(lines)
 
 

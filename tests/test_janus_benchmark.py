@@ -29,6 +29,10 @@ def test_benchmark_writes_a_table_and_resumes(tmp_path, capsys):
     assert all(r["janus"]["views"] == 8 and r["train_s"] > 0 for r in records)
     table = (tmp_path / "janus_benchmark.md").read_text()
     assert "## bandwidth 0.25" in table and "| sds | head | 1 |" in table and "| sds | mug | 1 |" in table
+    per_run = table.split("## every run")[1]
+    for r in records:  # one row per run, with its own numbers
+        j = r["janus"]
+        assert f"| sds | {r['object']} | 0.25 | 0 | {j['pose_accuracy']:.2f} | {j['front_views']}/8 | {j['faces']} |" in per_run
     capsys.readouterr()
     assert bench.main(args) == 0  # everything already done: nothing is trained again
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 2
