@@ -2,7 +2,7 @@
 # The Janus benchmark on the built-in analytic prior (see examples/janus_benchmark.py --help).
 # Extra arguments pass through, e.g.  examples/janus_benchmark.sh --methods sds,esd --seeds 0
 # Default scope: every method preset x head, mug, bird x seeds 0,1 x bandwidth 0.25, 600 steps,
-# one run per core at once (about 45 minutes on 2 cores).
+# one run per core at once (about 40 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The project venv when there is one (make install), else the python3 on PATH.
