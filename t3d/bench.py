@@ -48,6 +48,7 @@ class BenchConfig:
     batch: int = 2  # cameras per step (the RunConfig default)
     encoding: str = "dense"
     knobs: dict = field(default_factory=dict)  # StableDiffusionPrior memory knobs
+    overrides: dict = field(default_factory=dict)  # dotted config keys set after the method preset
     steps: tuple[int, int, int] = (2, 10, 5)  # CPU: a full `make bench` stays within ~3 minutes
     quick_steps: tuple[int, int, int] = (1, 3, 2)
 
@@ -58,6 +59,8 @@ CONFIGS = [
     # Each method's cost on the same setup, to compare with SDS (the line above).
     *(BenchConfig(f"analytic-cpu-64-{m}", "cpu", "analytic", 64, method=m)
       for m in ("vsd", "esd", "dsds", "sdi", "gsd", "usd")),
+    BenchConfig("analytic-cpu-64-usd-stopgrad", "cpu", "analytic", 64, method="usd",
+                overrides={"guidance.rectifier.mode": "stopgrad"}),
     BenchConfig("sd-tiny-cpu-64", "cpu", "tiny", 64),
     BenchConfig("sd-tiny-cpu-16-rgb-latents", "cpu", "tiny", 16, latent_mode="rgb"),
     BenchConfig("sd21-base-cuda-64", "cuda", "sd21-base", 64, encoding="hash",
@@ -142,12 +145,14 @@ def _build_prior(bc: BenchConfig, cfg, device, workdir: str):
 def run_one(bc: BenchConfig, quick: bool) -> dict:
     import torch
 
-    from t3d.config import RunConfig, apply_method_preset
+    from t3d.config import RunConfig, apply_method_preset, set_dotted
 
     device = torch.device(bc.device)
     warmup, timed, parts_steps = bc.quick_steps if quick else bc.steps
     cfg = RunConfig(prompt="a smiling head", model="analytic" if bc.prior == "analytic" else f"random:{bc.prior}")
     apply_method_preset(cfg, bc.method)
+    for key, value in bc.overrides.items():
+        set_dotted(cfg, key, value)
     cfg.steps = warmup + timed + parts_steps
     cfg.render.resolution = bc.render
     cfg.camera.batch = bc.batch
@@ -233,6 +238,8 @@ def _measure(bc: BenchConfig, cfg, device, timer: Timer, workdir: str, quick: bo
     }
     if bc.knobs:
         result["knobs"] = bc.knobs
+    if bc.overrides:
+        result["overrides"] = bc.overrides
     if device.type == "cuda":
         result.update(peak_mem_mb=round(torch.cuda.max_memory_allocated(device) / 2**20),
                       peak_mem_kind="cuda_max_allocated_after_setup",

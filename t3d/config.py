@@ -105,6 +105,9 @@ class RectifierConfig:
     pose_classes: int = 4  # K azimuth classes; 4 = front, back, left, right
     pose_features: str = ""  # "" = the prior's default (pixels for analytic, DINOv2-reg-small else); or ID/FOLDER
     pose_templates: str = ""  # "" = the prior's own (analytic references / samples); or a folder with poses.json
+    # templates: the paper's training-free classifier on x0_hat | posterior: analytic prior only, the
+    # exact p(k | x_t) of its mixture (ground truth for studying the rectifier; guidance/pose_posterior.py)
+    classifier: str = "templates"
     tau_patch: float = 0.01  # patch-matching softmax temperature (paper B.1.4)
     tau_pose: float = 0.05  # class softmax temperature (paper B.1.4)
     ema_rate: float = 1 - 0.1 ** (1 / 100)  # alpha_ema: the last 100 updates hold 90% of the weight

@@ -6,6 +6,7 @@ import pytest
 # Reference renders are cached across the whole test session (and never in the user's home).
 os.environ.setdefault("T3D_CACHE", os.path.join(tempfile.gettempdir(), "t3d-test-cache"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import t3d  # noqa: E402,F401  (before any test touches torch: caps oneDNN below AMX, see t3d/__init__.py)
 
 # Small but complete runs: every stage (train, checkpoint, preview, video, mesh) executes.
 TINY_RUN = [

@@ -39,6 +39,24 @@ def sd_alphas_cumprod(num_timesteps: int = 1000) -> torch.Tensor:
     return torch.cumprod(1 - betas, dim=0).float()
 
 
+def mixture_posterior(x: torch.Tensor, a2: torch.Tensor, centres: torch.Tensor, centre_sqnorm: torch.Tensor,
+                      log_weights: torch.Tensor, bandwidth: float) -> torch.Tensor:
+    """Posterior weights (B, N) of the components of sum_i pi_i N(a_t x_i, (a_t^2 h^2 + s_t^2) I) at
+    the flattened x (B, D); a2 = alphabar_t (B, 1), centres x_i (N, D) with their squared norms (N,),
+    log_weights log pi (B, N) or (N,). Shared by the prior and by the render-kernel eps_phi."""
+    var = a2 * bandwidth**2 + (1 - a2)
+    sqdist = (x**2).sum(-1, keepdim=True) - 2 * a2.sqrt() * (x @ centres.t()) + a2 * centre_sqnorm[None]
+    return torch.softmax(log_weights - sqdist / (2 * var), dim=-1)
+
+
+def mixture_eps(x: torch.Tensor, a2: torch.Tensor, centres: torch.Tensor, centre_sqnorm: torch.Tensor,
+                log_weights: torch.Tensor, bandwidth: float) -> torch.Tensor:
+    """The exact eps of that mixture at x (B, D): s_t (x - a_t E[x_i | x]) / (a_t^2 h^2 + s_t^2)."""
+    var = a2 * bandwidth**2 + (1 - a2)
+    centre = mixture_posterior(x, a2, centres, centre_sqnorm, log_weights, bandwidth) @ centres
+    return (1 - a2).sqrt() * (x - a2.sqrt() * centre) / var
+
+
 def parse_views(prompt: str) -> list[int]:
     """Every view bin a prompt names, in order, without repeats ("..., from side view, from back
     view" names two: RecDreamer's auxiliary phrases widen the distribution to both)."""
@@ -165,12 +183,9 @@ class AnalyticPrior:
     # ------------------------------------------------------------------ the score
     def posterior(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Posterior weights w (B, N) over references given x_t."""
-        a2 = self.alphas_cumprod[t].to(torch.float32)
-        a = a2.sqrt()[:, None]
-        var = (a2 * self.cfg.bandwidth**2 + (1 - a2))[:, None]
-        x = x_t.reshape(x_t.shape[0], -1).float()
-        sqdist = (x**2).sum(-1, keepdim=True) - 2 * a * (x @ self.ref_x.t()) + a**2 * self.ref_sqnorm[None]
-        return torch.softmax(cond - sqdist / (2 * var), dim=-1)
+        a2 = self.alphas_cumprod[t].to(torch.float32)[:, None]
+        return mixture_posterior(x_t.reshape(x_t.shape[0], -1).float(), a2, self.ref_x, self.ref_sqnorm, cond,
+                                 self.cfg.bandwidth)
 
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """E[x_i | x_t]: the posterior mean of the reference centres (B, C, H, W)."""
@@ -178,7 +193,7 @@ class AnalyticPrior:
         return (w @ self.ref_x).view_as(x_t)
 
     def eps(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        a2 = self.alphas_cumprod[t].view(-1, 1, 1, 1)
-        var = a2 * self.cfg.bandwidth**2 + (1 - a2)
-        centre = self.denoise(x_t, t, cond)
-        return ((1 - a2).sqrt() * (x_t.float() - a2.sqrt() * centre) / var).to(x_t.dtype)
+        a2 = self.alphas_cumprod[t].to(torch.float32)[:, None]
+        eps = mixture_eps(x_t.reshape(x_t.shape[0], -1).float(), a2, self.ref_x, self.ref_sqnorm, cond,
+                          self.cfg.bandwidth)
+        return eps.view_as(x_t).to(x_t.dtype)

@@ -1,0 +1,39 @@
+"""The analytic prior's exact pose posterior p(k | x_t): ground truth for the rectifier.
+
+RecDreamer needs p(k | x_t, y) for noisy images and approximates it (DPS-style) by a clean-image
+classifier at the Tweedie estimate, p(k | x0_hat). The analytic prior is a mixture of posed
+references, so the exact value is a sum of its posterior weights,
+
+    p(k | x_t, y) = sum over references i of class k of w_i(x_t),   w = the prior's posterior,
+
+differentiable in x_t. `--pose-classifier posterior` uses it in place of the template classifier:
+the rectifier, its EMA marginals and its gradient cap are then tested with no classifier error,
+which separates "does the USD machinery rectify?" from "is the classifier good enough?"
+(README, USD). Stable Diffusion has no such closed form: the option is refused there.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from t3d.errors import T3dError
+from t3d.guidance.pose_classifier import pose_class_of
+
+
+class AnalyticPosePosterior:
+    noisy = True  # reads x_t directly (no Tweedie step, no decoder)
+
+    def __init__(self, prior, prompt: str, num_classes: int):
+        if getattr(prior, "name", "") != "analytic":
+            raise T3dError("--pose-classifier posterior needs the analytic prior; "
+                           "with Stable Diffusion use the template classifier (--pose-classifier templates)")
+        self.prior, self.num_classes = prior, num_classes
+        self.cond = prior.embed([prompt])
+        self.class_onehot = F.one_hot(pose_class_of(prior.refs.azimuth, num_classes), num_classes).float()
+        self.class_onehot = self.class_onehot.to(prior.device)
+
+    def log_probs_noisy(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """log p(k | x_t) (B, K) under the prompt's conditioning."""
+        w = self.prior.posterior(x_t, t, self.cond.expand(x_t.shape[0], -1))
+        return torch.log((w @ self.class_onehot).clamp_min(1e-30))
