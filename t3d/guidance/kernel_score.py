@@ -3,9 +3,9 @@
 VSD and ESD need eps_phi(x_t, t, c), the score of the *renders'* noised distribution q_t(x_t | c).
 A network trained from scratch lags the renders it should model, and costs a UNet forward and
 backward per step. Measured in the 2D particle experiment (12 particles, 200 steps, CFG 1, grey
-starts, uniform t): with
-the residual UNet (lr 1e-4) all 12 VSD particles end nearest the same reference image (mean
-pairwise L2 2.2); with this kernel they end nearest 3 different references (mean L2 3.6).
+starts, uniform t): with the residual UNet (lr 1e-4) all 12 VSD particles end nearest the same
+reference image (mean pairwise L2 2.2); with this kernel they end nearest 3 different references
+(mean L2 3.6).
 On the analytic prior we can do what the prior itself does and write the score in closed form:
 keep the last `memory` renders x_j (detached, prior space) with their camera directions d_j, and
 use the same Gaussian kernel as the prior (bandwidth h):

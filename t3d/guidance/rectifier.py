@@ -91,15 +91,15 @@ class RectifierTerm:
     def __init__(self, prior, classifier, marginals: PoseMarginals, mode: str, weighting):
         self.prior, self.classifier, self.marginals = prior, classifier, marginals
         self.mode, self.weighting = mode, weighting
+        self.noisy = getattr(classifier, "noisy", False)  # exact p(k | x_t): no Tweedie step, no decoder
         # ScoreDistillation then keeps the prior call's graph (not needed by a classifier of x_t)
-        self.needs_prior_graph = mode == "exact" and not getattr(classifier, "noisy", False)
+        self.needs_prior_graph = mode == "exact" and not self.noisy
 
     def loss(self, ctx) -> torch.Tensor:
         t = ctx.t
         a2 = self.prior.alphas_cumprod[t].view(-1, 1, 1, 1)
         a, s = a2.sqrt(), (1 - a2).sqrt()
-        noisy = getattr(self.classifier, "noisy", False)  # exact p(k | x_t): no Tweedie step
-        if noisy:
+        if self.noisy:
             wrt = ctx.x_t.detach().requires_grad_(True)
         elif self.mode == "exact":
             x_t, eps = ctx.extras["prior_graph"]  # x_t is a leaf; eps carries d eps_p / d x_t
@@ -108,7 +108,7 @@ class RectifierTerm:
         else:
             wrt = x0_hat = ((ctx.x_t - s * ctx.eps_prior) / a).detach().requires_grad_(True)
         with torch.enable_grad():
-            if noisy:
+            if self.noisy:
                 log_p = self.classifier.log_probs_noisy(wrt, t)  # (B, K)
             else:
                 log_p = self.classifier.log_probs(self.prior.decode(x0_hat))  # (B, K)
@@ -118,7 +118,7 @@ class RectifierTerm:
             scale = (self.weighting(self.prior, t).view(-1) * (s / a).view(-1))
             objective = -(scale * log_r).sum()
             (g,) = torch.autograd.grad(objective, wrt)
-        if noisy or self.mode == "exact":
+        if self.noisy or self.mode == "exact":
             g = g * a  # chain rule through x_t = a_t x0 + s_t n
         ctx.extras["pose_probs"] = log_p.detach().exp()
         # B.3: the rectifier's gradient on x0 never exceeds the denoiser's (VSD) gradient, per image.
