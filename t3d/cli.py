@@ -88,7 +88,7 @@ def generate(
     rectifier_mode: Optional[str] = typer.Option(None, help="USD rectifier gradient: exact (through prior, decoder, classifier) | stopgrad (prior eps held constant; cheaper)."),
     pose_classes: Optional[int] = typer.Option(None, help="USD: number K of azimuth pose classes (default 4: front, back, left, right)."),
     pose_features: Optional[str] = typer.Option(None, help="USD: pose-classifier features, a Dinov2WithRegisters Hub id or folder (default: pixels for the analytic prior, facebook/dinov2-with-registers-small otherwise)."),
-    pose_classifier: Optional[str] = typer.Option(None, help="USD: templates (the paper's training-free classifier, default) | posterior (analytic prior only: its exact p(pose | x_t), a ground-truth reference)."),
+    pose_classifier: Optional[str] = typer.Option(None, help="USD: templates (the paper's training-free classifier, default) | posterior (analytic prior only: its exact p(pose | x_t), a ground-truth reference) | posterior-x0 (analytic only: exact clean p(pose | x0) at the Tweedie estimate)."),
     pose_templates: Optional[str] = typer.Option(None, help="USD: folder of template images with poses.json (file, azimuth, elevation); default: the prior's own references or samples."),
     aux_views: Optional[str] = typer.Option(None, help="Comma-separated views appended as ', from X view' to the prompt (usd preset: side,back); '' for none."),
     esd_lambda: Optional[float] = typer.Option(None, help="ESD: weight of the camera-free score eps_phi(x_t, no camera) in the baseline, 0..1 (esd preset 0.5; 0 = VSD)."),

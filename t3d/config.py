@@ -107,6 +107,7 @@ class RectifierConfig:
     pose_templates: str = ""  # "" = the prior's own (analytic references / samples); or a folder with poses.json
     # templates: the paper's training-free classifier on x0_hat | posterior: analytic prior only, the
     # exact p(k | x_t) of its mixture (ground truth for studying the rectifier; guidance/pose_posterior.py)
+    # | posterior-x0: analytic only, its exact clean p(k | x0) at x0_hat (the DPS step, perfect classifier)
     classifier: str = "templates"
     tau_patch: float = 0.01  # patch-matching softmax temperature (paper B.1.4)
     tau_pose: float = 0.05  # class softmax temperature (paper B.1.4)
@@ -243,7 +244,9 @@ METHOD_PRESETS: dict[str, dict[str, Any]] = {
     "gsd": {"guidance.guidance_scale": 100.0, "guidance.baseline": "noise", "guidance.esd_lambda": 0.0,
             "guidance.noise": "consistent", "guidance.grad_consistency": 5.0},
     # RecDreamer USD: VSD + the pose rectifier, auxiliary view phrases instead of per-camera view
-    # prompts (the rectifier balances poses; B.3), and the back-and-forth timestep schedule.
+    # prompts (B.3; the official code also turns its view prompts off when USD is on), and the
+    # back-and-forth timestep schedule. On the analytic prior this setting, with or without the
+    # rectifier, ends in a featureless back of the head (README, Janus benchmark).
     "usd": {"guidance.guidance_scale": 7.5, "guidance.baseline": "score_model", "guidance.esd_lambda": 0.0,
             "guidance.rectifier.enabled": True, "guidance.aux_views": ("side", "back"),
             "guidance.view_prompts": False, "guidance.t_schedule": "bnf"},

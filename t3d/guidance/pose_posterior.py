@@ -10,6 +10,12 @@ differentiable in x_t. `--pose-classifier posterior` uses it in place of the tem
 the rectifier, its EMA marginals and its gradient cap are then tested with no classifier error,
 which separates "does the USD machinery rectify?" from "is the classifier good enough?"
 (README, USD). Stable Diffusion has no such closed form: the option is refused there.
+
+`--pose-classifier posterior-x0` is the third point between them: the exact *clean* posterior
+p(k | x0) (the same sum at t = 0) applied at the Tweedie estimate x0_hat, i.e. the paper's DPS
+approximation p(k | x_t) ~ p(k | x0_hat) with a perfect classifier. On the 2D experiment it
+rectifies no better than the template classifier, so the partial correction seen there is the
+approximation's, not the classifier's (README, USD).
 """
 
 from __future__ import annotations
@@ -37,3 +43,12 @@ class AnalyticPosePosterior:
         """log p(k | x_t) (B, K) under the prompt's conditioning."""
         w = self.prior.posterior(x_t, t, self.cond.expand(x_t.shape[0], -1))
         return torch.log((w @ self.class_onehot).clamp_min(1e-30))
+
+
+class AnalyticCleanPosePosterior(AnalyticPosePosterior):
+    noisy = False  # a clean-image classifier: the rectifier feeds it the decoded Tweedie estimate
+
+    def log_probs(self, images: torch.Tensor) -> torch.Tensor:
+        """log p(k | x0) (B, K) for images in [0, 1]: the prior's posterior at t = 0."""
+        x0 = self.prior.encode(images)
+        return self.log_probs_noisy(x0, torch.zeros(x0.shape[0], dtype=torch.long, device=x0.device))

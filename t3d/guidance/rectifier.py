@@ -24,7 +24,8 @@ Modes (`guidance.rectifier.mode`):
   posterior`): cosine 0.15-0.29 vs 0.36-0.95 for exact mode.
 
 Classifiers: the paper's template classifier on x0_hat (pose_classifier.py), or on the analytic
-prior its exact posterior p(k | x_t) (pose_posterior.py; gradient taken w.r.t. x_t directly).
+prior its exact posterior p(k | x_t) (pose_posterior.py; gradient taken w.r.t. x_t directly), or
+its exact clean posterior p(k | x0) at x0_hat (the DPS approximation with a perfect classifier).
 """
 
 from __future__ import annotations
@@ -35,14 +36,14 @@ from t3d.config import RectifierConfig
 from t3d.errors import T3dError
 
 MODES = ("exact", "stopgrad")
-CLASSIFIERS = ("templates", "posterior")
+CLASSIFIERS = ("templates", "posterior", "posterior-x0")
 
 
 def check_rectifier_config(cfg: RectifierConfig) -> None:
     if cfg.mode not in MODES:
         raise T3dError(f"unknown rectifier mode '{cfg.mode}'; choose exact or stopgrad")
     if cfg.classifier not in CLASSIFIERS:
-        raise T3dError(f"unknown pose classifier '{cfg.classifier}'; choose templates or posterior")
+        raise T3dError(f"unknown pose classifier '{cfg.classifier}'; choose {', '.join(CLASSIFIERS)}")
     if cfg.pose_classes < 2:
         raise T3dError(f"--pose-classes must be at least 2, got {cfg.pose_classes}")
     if cfg.tau_patch <= 0 or cfg.tau_pose <= 0:
@@ -133,13 +134,15 @@ class RectifierTerm:
 
 def build_rectifier(prior, cfg, prompt: str, trainables: dict) -> RectifierTerm:
     """The rectifier term for a GuidanceConfig; registers its EMA marginals as a trainable."""
-    from t3d.guidance.pose_posterior import AnalyticPosePosterior
+    from t3d.guidance.pose_posterior import AnalyticCleanPosePosterior, AnalyticPosePosterior
     from t3d.guidance.pose_templates import build_pose_classifier
     from t3d.guidance.score_distillation import sds_weight
 
     rc = cfg.rectifier
     if rc.classifier == "posterior":
         classifier = AnalyticPosePosterior(prior, prompt, rc.pose_classes)
+    elif rc.classifier == "posterior-x0":
+        classifier = AnalyticCleanPosePosterior(prior, prompt, rc.pose_classes)
     else:
         classifier = build_pose_classifier(prior, rc, prompt)
     marginals = trainables["pose_marginals"] = PoseMarginals(rc.pose_classes, rc.ema_buckets, rc.ema_rate,
