@@ -58,6 +58,8 @@ class BenchConfig:
 
 CUDA_STEPS, CUDA_QUICK = (10, 50, 20), (3, 10, 5)
 USD_STEPS = (3, 30, 10)
+# (row suffix, method, overrides) of the rows that give USD's cost as a ratio to VSD's.
+USD_ROWS = (("vsd", "vsd", {}), ("usd", "usd", {}), ("usd-stopgrad", "usd", {"guidance.rectifier.mode": "stopgrad"}))
 CONFIGS = [
     BenchConfig("analytic-cpu-64", "cpu", "analytic", 64),
     # Each method's cost on the same setup, to compare with SDS (the line above).
@@ -66,16 +68,14 @@ CONFIGS = [
     # USD's cost is quoted as a ratio to VSD's (issue 8: <= 1.3x exact, <= 1.1x stopgrad), so these
     # three rows time 3x more steps: 10 steps left the ratio at the mercy of one slow step.
     *(BenchConfig(f"analytic-cpu-64-{name}", "cpu", "analytic", 64, method=m, overrides=o, steps=USD_STEPS)
-      for name, m, o in (("vsd", "vsd", {}), ("usd", "usd", {}),
-                         ("usd-stopgrad", "usd", {"guidance.rectifier.mode": "stopgrad"}))),
+      for name, m, o in USD_ROWS),
     BenchConfig("sd-tiny-cpu-64", "cpu", "tiny", 64),
     BenchConfig("sd-tiny-cpu-16-rgb-latents", "cpu", "tiny", 16, latent_mode="rgb"),
     # USD vs VSD where the rectifier's exact gradient must run back through a UNet, the VAE decoder
     # and a ViT (the paper's cost), not only a closed-form prior.
     *(BenchConfig(f"sd-tiny-cpu-64-{name}", "cpu", "tiny", 64, method=m, overrides=o, steps=USD_STEPS,
                   pose_features="tiny" if m == "usd" else "")
-      for name, m, o in (("vsd", "vsd", {}), ("usd", "usd", {}),
-                         ("usd-stopgrad", "usd", {"guidance.rectifier.mode": "stopgrad"}))),
+      for name, m, o in USD_ROWS),
     BenchConfig("sd21-base-cuda-64", "cuda", "sd21-base", 64, encoding="hash",
                 steps=CUDA_STEPS, quick_steps=CUDA_QUICK),
     BenchConfig("sd21-base-cuda-256", "cuda", "sd21-base", 256, encoding="hash",

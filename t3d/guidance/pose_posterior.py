@@ -28,11 +28,12 @@ from t3d.guidance.pose_classifier import pose_class_of
 
 
 class AnalyticPosePosterior:
+    option = "posterior"  # its --pose-classifier value
     noisy = True  # reads x_t directly (no Tweedie step, no decoder)
 
     def __init__(self, prior, prompt: str, num_classes: int):
         if getattr(prior, "name", "") != "analytic":
-            raise T3dError("--pose-classifier posterior needs the analytic prior; "
+            raise T3dError(f"--pose-classifier {self.option} needs the analytic prior; "
                            "with Stable Diffusion use the template classifier (--pose-classifier templates)")
         self.prior, self.num_classes = prior, num_classes
         self.cond = prior.embed([prompt])
@@ -46,6 +47,7 @@ class AnalyticPosePosterior:
 
 
 class AnalyticCleanPosePosterior(AnalyticPosePosterior):
+    option = "posterior-x0"
     noisy = False  # a clean-image classifier: the rectifier feeds it the decoded Tweedie estimate
 
     def log_probs(self, images: torch.Tensor) -> torch.Tensor:

@@ -139,12 +139,8 @@ def build_rectifier(prior, cfg, prompt: str, trainables: dict) -> RectifierTerm:
     from t3d.guidance.score_distillation import sds_weight
 
     rc = cfg.rectifier
-    if rc.classifier == "posterior":
-        classifier = AnalyticPosePosterior(prior, prompt, rc.pose_classes)
-    elif rc.classifier == "posterior-x0":
-        classifier = AnalyticCleanPosePosterior(prior, prompt, rc.pose_classes)
-    else:
-        classifier = build_pose_classifier(prior, rc, prompt)
+    exact = {c.option: c for c in (AnalyticPosePosterior, AnalyticCleanPosePosterior)}.get(rc.classifier)
+    classifier = exact(prior, prompt, rc.pose_classes) if exact else build_pose_classifier(prior, rc, prompt)
     marginals = trainables["pose_marginals"] = PoseMarginals(rc.pose_classes, rc.ema_buckets, rc.ema_rate,
                                                              prior.num_train_timesteps)
     return RectifierTerm(prior, classifier, marginals, rc.mode,
