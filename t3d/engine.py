@@ -10,108 +10,70 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from t3d import checkpoint as ckpt
-from t3d.config import RunConfig
 from t3d.errors import T3dError, TrainingDiverged
-from t3d.guidance.score_distillation import ScoreDistillation
-from t3d.scene.cameras import CameraRanges, orbit_cameras, sample_cameras
-from t3d.scene.field import RadianceField
-from t3d.scene.occupancy import OccupancyGrid
-from t3d.scene.render import RenderOutput, render
+from t3d.guidance.step import ScoreDistillation
+from t3d.run import checkpoint as ckpt
+from t3d.scene.cameras import CameraRanges, sample_cameras
+from t3d.scene.render import RenderOutput
+from t3d.scene.scene import Scene
 from t3d.scene.shading import shade
 from t3d.schedules import after_milestone
+from t3d.state_dicts import split_state, unflatten_optimizer
+from t3d.timing import NULL_TIMER, StepTimer
 
 
 class Interrupted(T3dError):
     exit_code = 130
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise T3dError("--device cuda was asked for but no CUDA device is available; use --device cpu")
-    if name not in ("cpu", "cuda"):
-        raise T3dError(f"unknown device '{name}'; use auto, cpu or cuda")
-    return torch.device(name)
-
-
 def step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + step + 1)
 
 
-@dataclass
-class Scene:
-    """What is optimised and how it is seen: the part render-video and export-mesh reload."""
-
-    field: RadianceField
-    occupancy: OccupancyGrid
-    cfg: RunConfig
-    device: torch.device
-
-    @classmethod
-    def build(cls, cfg: RunConfig, device: torch.device) -> "Scene":
-        torch.manual_seed(cfg.seed)  # parameter initialisation
-        field = RadianceField(cfg.field, device).to(device)
-        occupancy = OccupancyGrid(cfg.render.occupancy_resolution, cfg.field.bound,
-                                  step_size=2 * cfg.field.bound / cfg.render.samples_per_ray).to(device)
-        return cls(field, occupancy, cfg, device)
-
-    def render(self, cameras, resolution: int, generator=None, with_normals=False, chunk_rays=None) -> RenderOutput:
-        return render(self.field, cameras.to(self.device), resolution, self.cfg.render.samples_per_ray,
-                      self.cfg.render.background, self.occupancy, generator, with_normals, chunk_rays)
-
-    @torch.no_grad()
-    def render_views(self, azimuths: list[float], resolution: int, elevation: float = 15.0) -> RenderOutput:
-        cams = orbit_cameras(len(azimuths), elevation, self.distance, self.fovy)
-        cams.azimuth = torch.tensor(azimuths, dtype=torch.float32)
-        return self.render(cams, resolution, chunk_rays=2**15)
-
-    @property
-    def distance(self) -> float:
-        return sum(self.cfg.camera.distance) / 2
-
-    @property
-    def fovy(self) -> float:
-        return sum(self.cfg.camera.fovy) / 2
-
-    def load(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.field.load_state_dict(ckpt.split_state(tensors, "field"))
-        self.occupancy.load_state_dict(ckpt.split_state(tensors, "occupancy"))
-
-
-def regularisers(out: RenderOutput, cfg: RunConfig) -> torch.Tensor:
+def regularisers(out: RenderOutput, loss_cfg) -> torch.Tensor:
     loss = out.rgb.new_zeros(())
-    if cfg.loss.opacity_sparsity > 0:
-        loss = loss + cfg.loss.opacity_sparsity * out.opacity.mean()
-    if cfg.loss.opacity_entropy > 0:
+    if loss_cfg.opacity_sparsity > 0:
+        loss = loss + loss_cfg.opacity_sparsity * out.opacity.mean()
+    if loss_cfg.opacity_entropy > 0:
         a = out.opacity.clamp(1e-5, 1 - 1e-5)
-        loss = loss + cfg.loss.opacity_entropy * (-(a * a.log() + (1 - a) * (1 - a).log())).mean()
+        loss = loss + loss_cfg.opacity_entropy * (-(a * a.log() + (1 - a) * (1 - a).log())).mean()
     return loss
 
 
+def gradients_finite(loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> bool:
+    return math.isfinite(loss.item()) and all(
+        torch.isfinite(p.grad).all() for g in optimizer.param_groups for p in g["params"] if p.grad is not None)
+
+
 class Trainer:
-    def __init__(self, cfg: RunConfig, run_dir: Path, prior, device: torch.device):
+    def __init__(self, cfg, run_dir: Path, prior, device: torch.device):
         self.cfg, self.run_dir, self.prior, self.device = cfg, run_dir, prior, device
         self.scene = Scene.build(cfg, device)
-        self.guidance = ScoreDistillation(prior, cfg.guidance, cfg.prompt)
-        release = getattr(prior, "release_text_encoder", None)
-        if release is not None:
-            release()  # every prompt of the run is embedded and cached by now
+        self.guidance = ScoreDistillation(prior, cfg.guidance, cfg.prompts, cfg.prompt)
+        prior.release_text_encoder()  # every prompt of the run is embedded and cached by now
         self.optimizer = torch.optim.Adam(self.scene.field.parameter_groups(), betas=(0.9, 0.99), eps=1e-15)
         self.step = 0
         self.skipped = 0
         c = cfg.camera
         self.ranges = CameraRanges(tuple(c.azimuth), tuple(c.elevation), tuple(c.distance), tuple(c.fovy))
+        self.timer = NULL_TIMER
+
+    @property
+    def timer(self) -> StepTimer:
+        return self._timer
+
+    @timer.setter
+    def timer(self, timer: StepTimer) -> None:
+        """The benchmark's hook: time the parts of every step (the guidance times its own)."""
+        self._timer = self.guidance.timer = timer
 
     # ------------------------------------------------------------------ checkpoints
     def modules(self) -> dict:
-        return {"field": self.scene.field, "occupancy": self.scene.occupancy, "guidance": self.guidance.state_dict()}
+        return {**self.scene.state(), "guidance": self.guidance.state_dict()}
 
     def save(self) -> Path:
         return ckpt.save_checkpoint(self.run_dir, self.step, self.modules(), self.optimizer,
@@ -122,44 +84,56 @@ class Trainer:
         tensors, meta = ckpt.read_checkpoint(path)
         try:
             self.scene.load(tensors)
-            self.guidance.load_state_dict(ckpt.split_state(tensors, "guidance"))
-            state = ckpt.unflatten_optimizer(ckpt.split_state(tensors, "optim"), meta["param_groups"])
-            self.optimizer.load_state_dict(state)
+            self.guidance.load_state_dict(split_state(tensors, "guidance"))
+            self.optimizer.load_state_dict(unflatten_optimizer(split_state(tensors, "optim"), meta["param_groups"]))
         except (RuntimeError, KeyError, ValueError) as exc:
             raise T3dError(f"checkpoint {path} does not match this run's config ({str(exc).splitlines()[0][:100]})") from None
         self.step, self.skipped = int(meta["step"]), int(meta.get("skipped", 0))
 
     # ------------------------------------------------------------------ training
-    def train_step(self) -> dict | None:
-        cfg, step = self.cfg, self.step
-        gen = step_generator(cfg.seed, step)
-        progress = step / max(cfg.steps, 1)
-        cams = sample_cameras(self.ranges, cfg.camera.batch, gen, self.device)
+    def render_step(self, gen: torch.Generator, progress: float):
+        """This step's cameras and their render (shaded when the config asks)."""
+        cfg, part = self.cfg, self.timer.part
+        with part("cameras"):
+            cams = sample_cameras(self.ranges, cfg.camera.batch, gen, self.device)
+            cams = self.guidance.cameras_for_step(cams)  # extra views a method renders beside them
         # Render-resolution milestone (ProlificDreamer 64 -> 512): a generic schedule of a render
         # setting, so it lives here rather than in any method's piece.
-        cams = self.guidance.cameras_for_step(cams)  # extra views a method renders beside them
         resolution = after_milestone(cfg.render.resolution, cfg.render.resolution_milestone, progress)
-        # Normals cost a density-gradient pass: rendered only on the steps a guidance term reads them.
-        out = self.scene.render(cams, resolution, generator=gen, with_normals=self.guidance.needs_normals(progress))
-        if cfg.render.shading == "diffuse":
-            out.rgb = shade(out.rgb, out.opacity, out.depth, cams.to(self.device),
-                            torch.as_tensor(cfg.render.background), gen,
-                            textureless_prob=cfg.render.textureless_prob)
-        loss, stats = self.guidance.loss(out.rgb, cams, progress, gen, render=out)
-        loss = loss + regularisers(out, cfg)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        finite = math.isfinite(loss.item()) and all(
-            torch.isfinite(p.grad).all() for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None)
-        if not finite:
+        with part("render"):
+            # Normals cost a density-gradient pass: rendered only on the steps a guidance term reads them.
+            out = self.scene.render(cams, resolution, generator=gen,
+                                    with_normals=self.guidance.needs_normals(progress))
+            if cfg.render.shading == "diffuse":
+                out.rgb = shade(out.rgb, out.opacity, out.depth, cams.to(self.device),
+                                torch.as_tensor(cfg.render.background), gen,
+                                textureless_prob=cfg.render.textureless_prob)
+        return cams, out
+
+    def train_step(self) -> dict | None:
+        """One optimisation step; its log record, or None when the loss or a gradient was not finite."""
+        cfg, step, part = self.cfg, self.step, self.timer.part
+        gen = step_generator(cfg.seed, step)
+        progress = step / max(cfg.steps, 1)
+        cams, out = self.render_step(gen, progress)
+        with part("guidance"):
+            loss, stats = self.guidance.loss(out.rgb, cams, progress, gen, render=out)
+            loss = loss + regularisers(out, cfg.loss)
+        with part("backward"):
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        if not gradients_finite(loss, self.optimizer):
             self.optimizer.zero_grad(set_to_none=True)
             return None
-        self.optimizer.step()
-        self.guidance.update()
+        with part("optimizer"):
+            self.optimizer.step()
+        with part("update"):
+            updates = self.guidance.update()
         occ_every = cfg.render.occupancy_every
         if occ_every > 0 and step + 1 >= cfg.render.occupancy_warmup and (step + 1) % occ_every == 0:
-            self.scene.occupancy.update(self.scene.field.density, gen)
-        return {"loss": loss.item(), "t": stats.t_mean, "grad_norm": stats.grad_norm, **stats.terms}
+            with part("occupancy"):
+                self.scene.occupancy.update(self.scene.field.density, gen)
+        return {"loss": loss.item(), "t": stats.t_mean, "grad_norm": stats.grad_norm, **stats.terms, **updates}
 
     def train(self, console=None) -> None:
         from t3d.progress import TrainingProgress

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from t3d.engine import Scene
+from t3d.scene.scene import Scene
 from t3d.errors import T3dError
 from t3d.scene.cameras import orbit_cameras
 from t3d.scene.isolevel import silhouette_matched_level

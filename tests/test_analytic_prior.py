@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from t3d.config import AnalyticConfig
+from t3d.priors.config import AnalyticConfig
 from t3d.priors.analytic import AnalyticPrior, parse_view
 from t3d.priors.base import add_noise, guided_eps
 from t3d.priors.references import ReferenceSet

@@ -11,16 +11,16 @@ import torch
 from dsds_helpers import build_tiny_bert
 
 from t3d.cli import main, parse_score_clip
-from t3d.commands import GenerateRequest, build_config
-from t3d.config import AnalyticConfig, GuidanceConfig, RunConfig, dump_config, from_dict, to_dict
+from t3d.commands.generate import GenerateRequest, new_run_config
+from t3d.priors.config import AnalyticConfig, GuidanceConfig, RunConfig, dump_config, from_dict, to_dict
 from t3d.errors import T3dError
 from t3d.guidance.postprocess import ANALYTIC_PIXEL_CLIP, SD_LATENT_CLIP, ScoreClip, resolve_score_clip
-from t3d.guidance.score_distillation import ScoreDistillation
+from t3d.guidance.step import ScoreDistillation
 from t3d.priors.analytic import AnalyticPrior
 from t3d.priors.references import ReferenceSet
 from t3d.prompts.debias import debias_prompt, debiased_view_prompts
 from t3d.prompts.mlm import TEMPLATE, load_mlm
-from t3d.run import validate
+from t3d.config import validate
 from t3d.scene.cameras import Cameras
 
 VIEWS = ("front", "side", "back", "top")

@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from t3d import checkpoint as ckpt
-from t3d.commands import GenerateRequest, build_config
+from t3d.commands.generate import GenerateRequest, new_run_config
 from t3d.engine import Trainer
 from t3d.errors import TrainingDiverged
 from t3d.priors.factory import build_prior
-from t3d.run import prepare_new_run_dir, resolve_framing
+from t3d.commands.generate import resolve_framing
+from t3d.run.folder import prepare_new_run_dir
 from tests.conftest import TINY_RUN
 
 

@@ -13,7 +13,7 @@ ESD with lambda -> 1 recovers it; lambda in between lands in between.
 import pytest
 import torch
 
-from t3d.guidance.score_model import esd_baseline
+from t3d.guidance.baseline.score_model import esd_baseline
 from t3d.priors.analytic import sd_alphas_cumprod
 
 MU = torch.tensor([1.0, -0.5], dtype=torch.float64)

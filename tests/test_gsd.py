@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from t3d.cli import main
-from t3d.config import FieldConfig, GuidanceConfig
-from t3d.guidance.consistent_noise import ConsistentNoise, integrate
-from t3d.guidance.gradient_consistency import GradientConsistency, NeighbourViews
-from t3d.guidance.view_geometry import unproject, warp_from
+from t3d.scene.config import FieldConfig, GuidanceConfig
+from t3d.guidance.noise.consistent import ConsistentNoise, integrate
+from t3d.guidance.terms.gradient_consistency import GradientConsistency, NeighbourViews
+from t3d.scene.view_geometry import unproject, warp_from
 from t3d.priors.procedural import OBJECTS, _sphere_trace, render_object
 from t3d.scene.cameras import Cameras
 from t3d.scene.field import RadianceField
@@ -220,9 +220,9 @@ def test_neighbour_views_pair_each_camera_with_a_5_degree_neighbour():
     assert len(both) == 6
     assert torch.allclose(both.azimuth, torch.tensor([178.0, -20.0, 40.0, -177.0, -25.0, 45.0]))
     assert torch.equal(both.elevation[3:], cams.elevation) and torch.equal(both.fovy[3:], cams.fovy)
-    from t3d.guidance.score_distillation import ScoreDistillation
+    from t3d.guidance.step import ScoreDistillation
     from t3d.priors.analytic import AnalyticPrior
-    from t3d.config import AnalyticConfig
+    from t3d.priors.config import AnalyticConfig
 
     prior = AnalyticPrior(AnalyticConfig(resolution=16, azimuth_step=60, elevations=(10.0,), jitter_copies=1))
     sds = ScoreDistillation(prior, GuidanceConfig(), "a head")

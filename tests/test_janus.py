@@ -2,7 +2,7 @@
 
 import torch
 
-from t3d.config import AnalyticConfig
+from t3d.priors.config import AnalyticConfig
 from t3d.evaluate.janus import count_arcs, count_faces, is_janus, is_success, janus_score
 from t3d.priors.analytic import AnalyticPrior
 from t3d.scene.render import RenderOutput

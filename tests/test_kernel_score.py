@@ -8,11 +8,11 @@ import math
 import pytest
 import torch
 
-from t3d.config import AnalyticConfig, GuidanceConfig, ScoreModelConfig
+from t3d.priors.config import AnalyticConfig
 from t3d.errors import T3dError
-from t3d.guidance.kernel_score import RenderKernelScore, view_directions
-from t3d.guidance.score_backbones import PixelResidualBackbone, build_backbone
-from t3d.guidance.score_model import CameraScoreModel, camera_condition
+from t3d.guidance.baseline.kernel_score import RenderKernelScore, view_directions
+from t3d.guidance.baseline.backbones import PixelResidualBackbone, build_backbone
+from t3d.guidance.baseline.score_model import CameraScoreModel, camera_condition
 from t3d.priors.analytic import AnalyticPrior
 
 PROMPT = "a smiling head"

@@ -88,7 +88,7 @@ def test_pose_classifier_hook(monkeypatch):
 
 
 def test_prior_samples_follow_the_prompt_mass():
-    from t3d.config import AnalyticConfig
+    from t3d.priors.config import AnalyticConfig
     from t3d.priors.analytic import AnalyticPrior
 
     prior = AnalyticPrior(AnalyticConfig(resolution=16, azimuth_step=30, jitter_copies=1, bandwidth=0.0))

@@ -8,14 +8,14 @@ import math
 import pytest
 import torch
 
-from t3d.config import AnalyticConfig, GuidanceConfig, RunConfig
+from t3d.priors.config import AnalyticConfig, GuidanceConfig, RunConfig
 from t3d.errors import T3dError
-from t3d.guidance.perp_neg import (BACK, FRONT, OVERHEAD, SIDE, PerpNegGuide, mix_conditions, perp_neg_plan,
+from t3d.guidance.guide.perp_neg import (BACK, FRONT, OVERHEAD, SIDE, PerpNegGuide, mix_conditions, perp_neg_plan,
                                    perpendicular_component)
-from t3d.guidance.score_distillation import ScoreDistillation
+from t3d.guidance.step import ScoreDistillation
 from t3d.priors.analytic import AnalyticPrior
 from t3d.priors.references import ReferenceSet
-from t3d.run import validate
+from t3d.config import validate
 from t3d.prompts.views import ViewPrompts
 from t3d.scene.cameras import Cameras
 

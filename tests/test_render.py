@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from t3d.config import FieldConfig
+from t3d.scene.config import FieldConfig
 from t3d.scene.cameras import Cameras, orbit_cameras
 from t3d.scene.occupancy import OccupancyGrid
 from t3d.scene.render import render

@@ -10,9 +10,9 @@ import torch
 from safetensors.torch import load_file
 
 from t3d.cli import main
-from t3d.config import AnalyticConfig, GuidanceConfig, ScoreModelConfig
-from t3d.guidance.score_distillation import ScoreDistillation, StepContext
-from t3d.guidance.score_model import CameraScoreModel, camera_condition
+from t3d.priors.config import AnalyticConfig
+from t3d.guidance.step import ScoreDistillation, StepContext
+from t3d.guidance.baseline.score_model import CameraScoreModel, camera_condition
 from t3d.priors.analytic import AnalyticPrior
 from tests.conftest import TINY_RUN
 
@@ -236,7 +236,7 @@ def test_resolution_milestone_switches_the_training_render(tmp_path):
     from t3d.config import RunConfig
     from t3d.engine import Trainer
     from t3d.priors.factory import build_prior
-    from t3d.run import resolve_framing
+    from t3d.commands.generate import resolve_framing
 
     cfg = RunConfig(prompt="a mug", steps=4)
     cfg.analytic = AnalyticConfig(resolution=16, azimuth_step=30.0, jitter_copies=1)

@@ -8,8 +8,8 @@ from safetensors.torch import load_file
 
 from t3d.cli import main
 from t3d.config import GuidanceConfig, ScoreModelConfig
-from t3d.guidance.score_distillation import StepContext
-from t3d.guidance.score_model import CameraScoreModel
+from t3d.guidance.step import StepContext
+from t3d.guidance.baseline.score_model import CameraScoreModel
 from t3d.priors.stable_diffusion import StableDiffusionPrior
 from t3d.priors.tiny_sd import build_tiny_sd
 from t3d.scene.cameras import orbit_cameras

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from t3d.cli import main
-from t3d.config import AnalyticConfig, GuidanceConfig, RunConfig, apply_method_preset
-from t3d.guidance.convexity import ConvexityTerm, signed_convexity
-from t3d.guidance.ddim import ddim_invert, ddim_sample, inversion_levels, noise_of
-from t3d.guidance.inversion_noise import InversionNoise
-from t3d.guidance.score_distillation import ScoreDistillation, StepContext
+from t3d.priors.config import AnalyticConfig, GuidanceConfig, RunConfig, apply_method_preset
+from t3d.guidance.terms.convexity import ConvexityTerm, signed_convexity
+from t3d.priors.ddim import ddim_invert, ddim_sample, inversion_levels, noise_of
+from t3d.guidance.noise.inversion import InversionNoise
+from t3d.guidance.step import ScoreDistillation, StepContext
 from t3d.priors.analytic import AnalyticPrior
 from t3d.priors.references import ReferenceSet
 from t3d.scene.cameras import orbit_cameras
@@ -197,7 +197,7 @@ class _Render:
 
 
 def test_convexity_is_positive_on_a_rendered_sphere_and_negative_when_hollow():
-    from t3d.config import FieldConfig
+    from t3d.scene.config import FieldConfig
     from t3d.scene.field import RadianceField
     from t3d.scene.render import render
 

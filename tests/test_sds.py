@@ -2,8 +2,8 @@
 
 import torch
 
-from t3d.config import AnalyticConfig, GuidanceConfig
-from t3d.guidance.score_distillation import ScoreDistillation
+from t3d.priors.config import AnalyticConfig, GuidanceConfig
+from t3d.guidance.step import ScoreDistillation
 from t3d.priors.analytic import AnalyticPrior
 from t3d.priors.references import ReferenceSet
 from t3d.scene.cameras import orbit_cameras

@@ -6,11 +6,11 @@ import sys
 import pytest
 import torch
 
-from t3d.config import AnalyticConfig, GuidanceConfig, RectifierConfig
-from t3d.guidance.pose_classifier import PoseClassifier, entropy, pose_class_of
-from t3d.guidance.pose_features import Dinov2PoseFeatures, PixelPatchFeatures, save_tiny_dinov2
-from t3d.guidance.pose_templates import analytic_templates
-from t3d.guidance.rectifier import PoseMarginals
+from t3d.priors.config import AnalyticConfig, GuidanceConfig, RectifierConfig
+from t3d.guidance.pose.classifier import PoseClassifier, entropy, pose_class_of
+from t3d.guidance.pose.features import Dinov2PoseFeatures, PixelPatchFeatures, save_tiny_dinov2
+from t3d.guidance.pose.templates import reference_templates
+from t3d.guidance.pose.rectifier import PoseMarginals
 from t3d.guidance.timesteps import TimestepSchedule, bnf_range
 from t3d.priors.analytic import AnalyticPrior
 from t3d.prompts.auxiliary import with_auxiliary_views
@@ -106,7 +106,7 @@ def test_auxiliary_views_widen_the_analytic_prior(analytic32):
 
 
 def _usd_guidance(prior, mode):
-    from t3d.guidance.score_distillation import ScoreDistillation
+    from t3d.guidance.step import ScoreDistillation
 
     cfg = GuidanceConfig(guidance_scale=7.5, baseline="score_model", view_prompts=False, aux_views=("side", "back"))
     cfg.rectifier.enabled, cfg.rectifier.mode = True, mode
@@ -183,7 +183,7 @@ def test_bad_rectifier_mode_is_one_line_error(tmp_path):
 def _particles_2d(front_mass, usd=False, classifier="posterior", mode="exact", seed=0, steps=600):
     """Appendix E's setting on the analytic prior: 12 image particles, one shared camera, random
     starts, the BNF schedule; returns the pose histogram (nearest reference, ground truth)."""
-    from t3d.guidance.particles2d import nearest_reference_pose, optimise_particles
+    from tests.helpers.particles2d import nearest_reference_pose, optimise_particles
 
     prior = AnalyticPrior(AnalyticConfig(resolution=16, azimuth_step=30.0, jitter_copies=1, front_mass=front_mass))
     cfg = GuidanceConfig(guidance_scale=1.0, baseline="score_model", view_prompts=False, t_schedule="bnf",
@@ -239,9 +239,9 @@ def test_2d_usd_through_the_tweedie_estimate_barely_rectifies_even_with_a_perfec
 
 
 def test_clean_pose_posterior_classifies_references_by_their_pose(analytic32):
-    from t3d.guidance.pose_posterior import AnalyticCleanPosePosterior
+    from t3d.guidance.pose.posterior import ExactCleanPosePosterior
 
-    post = AnalyticCleanPosePosterior(analytic32, "a head", 4)
+    post = ExactCleanPosePosterior(analytic32, "a head", 4)
     refs = analytic32.refs
     head = (refs.group == analytic32.group_of("a head")).nonzero().flatten()[::5]
     p = post.log_probs(refs.images[head]).exp()  # clean images in [0, 1], as the rectifier decodes them
@@ -250,9 +250,9 @@ def test_clean_pose_posterior_classifies_references_by_their_pose(analytic32):
 
 
 def test_exact_pose_posterior_is_the_prior_posterior_summed_per_class(analytic32):
-    from t3d.guidance.pose_posterior import AnalyticPosePosterior
+    from t3d.guidance.pose.posterior import ExactPosePosterior
 
-    post = AnalyticPosePosterior(analytic32, "a head", 4)
+    post = ExactPosePosterior(analytic32, "a head", 4)
     refs = analytic32.refs
     head = (refs.group == analytic32.group_of("a head")).nonzero().flatten()
     x0 = refs.images[head[:6]] * 2 - 1

@@ -96,20 +96,18 @@ def is_janus(faces: int, front_fraction: float) -> bool:
     return faces >= 2 or front_fraction > MAX_FRONT_SHARE
 
 
-def pick_elevation(prior, group: int, wanted: float | None) -> float:
+def pick_elevation(refs, wanted: float | None) -> float:
     """The reference elevation closest to `wanted` (default 15 degrees, a typical viewing angle):
     views must be compared with references taken at the same elevation."""
-    refs = prior.refs
-    elevs = refs.elevation[refs.group == group].unique()
+    elevs = refs.elevation.unique()
     target = 15.0 if wanted is None else float(wanted)
     return float(elevs[(elevs - target).abs().argmin()])
 
 
 @torch.no_grad()
-def classify_views(rgb: torch.Tensor, prior, group: int, elevation: float) -> torch.Tensor:
-    """Azimuth (degrees) of the nearest reference of `group` at `elevation` for each view (V, 3, R, R)."""
-    refs = prior.refs
-    pool = (refs.group == group) & (refs.elevation == elevation)
+def classify_views(rgb: torch.Tensor, refs, elevation: float) -> torch.Tensor:
+    """Azimuth (degrees) of the nearest posed reference at `elevation` for each view (V, 3, R, R)."""
+    pool = refs.elevation == elevation
     if rgb.shape[-1] != refs.images.shape[-1]:
         rgb = torch.nn.functional.interpolate(rgb, size=refs.images.shape[-2:], mode="bilinear",
                                               align_corners=False, antialias=True)
@@ -117,14 +115,6 @@ def classify_views(rgb: torch.Tensor, prior, group: int, elevation: float) -> to
     flat_refs = refs.images[pool].reshape(int(pool.sum()), -1)
     nearest = torch.cdist(flat_views, flat_refs).argmin(dim=1)
     return refs.azimuth[pool][nearest]
-
-
-def object_part(prior, group: int) -> tuple[str | None, float | None]:
-    """The duplicated part of a built-in object and its azimuth; (None, None) for other references."""
-    from t3d.priors.procedural import OBJECTS
-
-    obj = OBJECTS.get(prior.refs.group_names[group]) if prior.cfg.source == "builtin" else None
-    return (obj.part, obj.part_azimuth) if obj is not None else (None, None)
 
 
 def score_predictions(true_az: torch.Tensor, predicted: torch.Tensor, elevation: float,
@@ -149,15 +139,15 @@ def score_predictions(true_az: torch.Tensor, predicted: torch.Tensor, elevation:
 @torch.no_grad()
 def janus_score(scene, prior, prompt: str, views: int = 36, elevation: float | None = None,
                 rgb: torch.Tensor | None = None) -> JanusScore:
-    """Pose accuracy of `scene` against the analytic `prior`'s references of `prompt`'s object.
+    """Pose accuracy of `scene` against the prior's posed references of `prompt`'s object.
 
     `rgb` may hold the orbit already rendered (views at `elevation`, starting at azimuth 0).
     """
-    group = prior.group_of(prompt)
-    elevation = pick_elevation(prior, group, elevation)
-    cams = orbit_cameras(views, elevation, prior.cfg.distance, prior.cfg.fovy)
+    refs = prior.posed_references(prompt)
+    elevation = pick_elevation(refs, elevation)
+    cams = orbit_cameras(views, elevation, refs.distance, refs.fovy)
     if rgb is None:
-        rgb = scene.render(cams, prior.image_size, chunk_rays=2**15).rgb
-    predicted = classify_views(rgb.cpu(), prior, group, elevation)
-    return score_predictions(cams.azimuth, predicted, elevation, prior.cfg.front_halfwidth,
-                             part=object_part(prior, group))
+        rgb = scene.render(cams, refs.images.shape[-1], chunk_rays=2**15).rgb
+    predicted = classify_views(rgb.cpu(), refs, elevation)
+    return score_predictions(cams.azimuth, predicted, elevation, refs.front_halfwidth,
+                             part=(refs.part, refs.part_azimuth))

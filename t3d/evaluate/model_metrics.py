@@ -17,7 +17,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from t3d import hub
+from t3d.errors import T3dError
 from t3d.evaluate import formulas
+from t3d.hub import ModelUnavailable
+
+_HINT = "Pass a local folder saved with save_pretrained, or leave the option out to skip these metrics."
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -40,8 +45,10 @@ class ClipScorer:
     def __init__(self, name: str):
         from transformers import AutoTokenizer, CLIPModel
 
-        self.model = CLIPModel.from_pretrained(name).eval()
-        self.tokenizer = AutoTokenizer.from_pretrained(name)
+        def loader(source: str, **kw):
+            return CLIPModel.from_pretrained(source, **kw).eval(), AutoTokenizer.from_pretrained(source, **kw)
+
+        self.model, self.tokenizer = hub.load(loader, name, what="CLIP model", hint=_HINT)
         self.size = self.model.config.vision_config.image_size
 
     @torch.no_grad()
@@ -82,14 +89,15 @@ class ImageClassifier:
     def __init__(self, name: str):
         from transformers import AutoModelForImageClassification
 
-        self.model = AutoModelForImageClassification.from_pretrained(name).eval()
+        self.model = hub.load(AutoModelForImageClassification.from_pretrained, name, what="image classifier",
+                              hint=_HINT).eval()
         self.mean, self.std = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
         try:
             from transformers import AutoImageProcessor
 
-            proc = AutoImageProcessor.from_pretrained(name)
+            proc = hub.load(AutoImageProcessor.from_pretrained, name, what="image processor", hint="")
             self.mean, self.std = tuple(proc.image_mean), tuple(proc.image_std)
-        except (OSError, ValueError, AttributeError, TypeError):
+        except (T3dError, AttributeError, TypeError):
             pass  # no processor config: the ViT convention (0.5, 0.5)
         size = getattr(self.model.config, "image_size", 224)
         self.size = size if isinstance(size, int) else int(size[0])
@@ -114,14 +122,6 @@ def feature_distance(hidden_a: list[torch.Tensor], hidden_b: list[torch.Tensor])
     return total
 
 
-def prior_samples(prior, prompt: str, n: int, generator: torch.Generator) -> torch.Tensor:
-    """n draws from the analytic prior p(x | prompt): a reference by its mass, plus the kernel noise."""
-    weights = torch.softmax(prior.log_weights(prompt).double(), dim=0).cpu()
-    idx = torch.multinomial(weights, n, replacement=True, generator=generator)
-    x = prior.ref_x[idx].cpu() + prior.cfg.bandwidth * torch.randn(n, prior.ref_x.shape[1], generator=generator)
-    return ((x + 1) / 2).clamp(0, 1).reshape(n, 3, prior.image_size, prior.image_size)
-
-
 def classifier_metrics(orbit, classifier: ImageClassifier, name: str, prior, prompt: str, fid_samples: int,
                        notes: list[str]) -> dict:
     probs, hidden = classifier.run(orbit.rgb)
@@ -130,10 +130,10 @@ def classifier_metrics(orbit, classifier: ImageClassifier, name: str, prior, pro
     out["a_lpips"] = {"a_lpips": float(feature_distance(hidden, rolled).mean()),
                       "distance": f"unweighted LPIPS-style distance on {name} hidden states (no LPIPS weights)"}
     if fid_samples > 0:
-        if prior is None:
-            notes.append("FID skipped: prior samples are drawn from the analytic prior only")
+        samples = prior.samples(prompt, fid_samples, torch.Generator().manual_seed(0)) if prior is not None else None
+        if samples is None:
+            notes.append("FID skipped: it needs exact samples of the prior (the analytic prior has them)")
         else:
-            samples = prior_samples(prior, prompt, fid_samples, torch.Generator().manual_seed(0))
             _, sample_hidden = classifier.run(samples)
             out["fid"] = {"fid": formulas.frechet_distance(hidden[-1].mean(1).numpy(), sample_hidden[-1].mean(1).numpy()),
                           "samples": fid_samples, "features": f"{name} mean-pooled last hidden state"}
@@ -143,8 +143,8 @@ def classifier_metrics(orbit, classifier: ImageClassifier, name: str, prior, pro
 def _load(kind: str, loader, name: str, notes: list[str]):
     try:
         return loader(name)
-    except (OSError, ValueError, KeyError, ImportError) as exc:
-        notes.append(f"{kind} skipped: cannot load '{name}' ({str(exc).splitlines()[0][:120]})")
+    except ModelUnavailable as exc:
+        notes.append(f"{kind} skipped: cannot load '{name}' ({exc.reason})")
         return None
 
 

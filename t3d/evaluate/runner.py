@@ -79,33 +79,32 @@ def check_options(opts: EvalOptions) -> None:
 
 
 def evaluate_run(target, opts: EvalOptions) -> RunEvaluation:
-    from t3d.engine import pick_device
-    from t3d.evaluate.janus import classify_views, object_part, pick_elevation, score_predictions
+    from t3d.evaluate.janus import classify_views, pick_elevation, score_predictions
     from t3d.priors.factory import build_prior, is_analytic
-    from t3d.run import load_scene
+    from t3d.run.load import load_scene
 
     check_options(opts)
     scene, run_dir, step = load_scene(target, opts.device)
     cfg = scene.cfg
     notes: list[str] = []
-    prior = group = None
-    if is_analytic(cfg.model):
-        prior = build_prior(cfg, scene.device)
+    # Ground truth needs posed references: only a prior that has them is loaded (a Stable
+    # Diffusion model is not loaded just to find it has none).
+    prior = build_prior(cfg, scene.device) if is_analytic(cfg.model) else None
+    if prior is not None:
         prior.check_prompt(cfg.prompt)
-        group = prior.group_of(cfg.prompt)
-        elevation = pick_elevation(prior, group, opts.elevation)
-    else:
-        elevation = 15.0 if opts.elevation is None else opts.elevation
-    resolution = opts.resolution or (prior.image_size if prior is not None else 128)
+    refs = prior.posed_references(cfg.prompt) if prior is not None else None
+    elevation = pick_elevation(refs, opts.elevation) if refs is not None else (
+        15.0 if opts.elevation is None else opts.elevation)
+    resolution = opts.resolution or (refs.images.shape[-1] if refs is not None else 128)
     orbit = render_orbit(scene, opts.views, elevation, resolution)
 
     metrics: dict = {"run": str(run_dir), "step": step, "prompt": cfg.prompt, "method": cfg.method,
                      "model": cfg.model, "seed": cfg.seed, "views": opts.views, "elevation": elevation,
                      "resolution": resolution}
-    if prior is not None:
-        predicted = classify_views(orbit.rgb, prior, group, elevation)
-        metrics["janus"] = score_predictions(orbit.azimuth, predicted, elevation, prior.cfg.front_halfwidth,
-                                             part=object_part(prior, group)).as_dict()
+    if refs is not None:
+        predicted = classify_views(orbit.rgb, refs, elevation)
+        metrics["janus"] = score_predictions(orbit.azimuth, predicted, elevation, refs.front_halfwidth,
+                                             part=(refs.part, refs.part_azimuth)).as_dict()
         metrics["analytic"] = {"bandwidth": cfg.analytic.bandwidth, "front_mass": cfg.analytic.front_mass,
                                "adherence": cfg.analytic.adherence}
     else:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import torch
 
-from t3d.config import RunConfig
 from t3d.errors import T3dError
 
 
@@ -14,7 +13,7 @@ def is_analytic(model: str) -> bool:
     return model == "analytic" or model.startswith("analytic:")
 
 
-def configure_analytic_source(cfg: RunConfig) -> None:
+def configure_analytic_source(cfg) -> None:
     """`--model analytic:PATH` points the analytic prior at a user folder of posed images."""
     if cfg.model.startswith("analytic:"):
         folder = cfg.model.split(":", 1)[1]
@@ -23,7 +22,7 @@ def configure_analytic_source(cfg: RunConfig) -> None:
         cfg.analytic.source = str(Path(folder).expanduser().resolve())
 
 
-def build_prior(cfg: RunConfig, device: torch.device):
+def build_prior(cfg, device: torch.device):
     if is_analytic(cfg.model):
         from t3d.priors.analytic import AnalyticPrior
 
@@ -31,13 +30,8 @@ def build_prior(cfg: RunConfig, device: torch.device):
         return AnalyticPrior(cfg.analytic, device)
     from t3d.priors.stable_diffusion import StableDiffusionPrior
 
-    return StableDiffusionPrior(cfg.model, device, **sd_options(cfg))
-
-
-SD_OPTIONS = ("dtype", "revision", "attention_slicing", "channels_last", "vae_checkpointing", "latent_mode")
-
-
-def sd_options(cfg: RunConfig) -> dict:
-    """StableDiffusionPrior knobs from the config's `sd` section, where the config has one."""
-    section = getattr(cfg, "sd", None)
-    return {name: getattr(section, name) for name in SD_OPTIONS if hasattr(section, name)}
+    sd = cfg.sd
+    return StableDiffusionPrior(cfg.model, device, dtype=sd.dtype, revision=sd.revision,
+                                attention_slicing=sd.attention_slicing or sd.low_vram,
+                                channels_last=sd.channels_last,
+                                vae_checkpointing=sd.vae_checkpointing or sd.low_vram, latent_mode=sd.latent_mode)

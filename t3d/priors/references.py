@@ -31,6 +31,8 @@ class ReferenceSet:
     group: torch.Tensor  # (N,) long: which object (or word group) each image shows
     group_names: list[str]
     group_words: list[tuple[str, ...]]  # prompt words that select each group
+    # Per group, the part a Janus artefact duplicates and the azimuth it faces (built-in objects).
+    group_parts: list[tuple[str | None, float | None]] | None = None
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -72,7 +74,8 @@ def builtin_references(resolution: int, azimuth_step: float, elevations: tuple[f
         images=torch.cat(images).clamp(0, 1),
         azimuth=az.repeat(n_copies), elevation=el.repeat(n_copies),
         group=torch.cat(groups), group_names=names,
-        group_words=[tuple(procedural.OBJECTS[n].keywords) for n in names])
+        group_words=[tuple(procedural.OBJECTS[n].keywords) for n in names],
+        group_parts=[(procedural.OBJECTS[n].part, procedural.OBJECTS[n].part_azimuth) for n in names])
     _save_cached(key, refs)
     return refs
 
@@ -95,8 +98,9 @@ def _load_cached(key: str) -> ReferenceSet | None:
         if meta.get("key") != key:
             return None
         return ReferenceSet(tensors["images"], tensors["azimuth"], tensors["elevation"], tensors["group"],
-                            meta["group_names"], [tuple(w) for w in meta["group_words"]])
-    except (SafetensorError, OSError, KeyError, ValueError):
+                            meta["group_names"], [tuple(w) for w in meta["group_words"]],
+                            [tuple(p) for p in meta["group_parts"]])
+    except (SafetensorError, OSError, KeyError, ValueError, TypeError):
         return None  # a damaged cache is rebuilt, never trusted
 
 
@@ -105,7 +109,8 @@ def _save_cached(key: str, refs: ReferenceSet) -> None:
 
     from t3d.io import atomic_write_bytes
 
-    meta = {"key": key, "group_names": refs.group_names, "group_words": [list(w) for w in refs.group_words]}
+    meta = {"key": key, "group_names": refs.group_names, "group_words": [list(w) for w in refs.group_words],
+            "group_parts": [list(p) for p in refs.group_parts or []]}
     data = save({"images": refs.images.contiguous(), "azimuth": refs.azimuth, "elevation": refs.elevation,
                  "group": refs.group}, metadata={"t3d": json.dumps(meta)})
     try:

@@ -31,19 +31,20 @@ Memory/speed knobs (all off by default):
 from __future__ import annotations
 
 import os
-import warnings
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from t3d import hub
 from t3d.errors import T3dError
+from t3d.priors.base import Prior
+from t3d.priors.config import LATENT_MODES
+from t3d.priors.schedule import NoiseSchedule
 
 DEFAULT_SD_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 SD_MODEL_ENV = "T3D_SD_MODEL"
 SD_ALIASES = ("sd", "stable-diffusion")  # `--model sd` means "the default SD model"
 SD_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
-LATENT_MODES = ("vae", "rgb")
 _DTYPES = {"fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
            "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
            "fp32": torch.float32, "float32": torch.float32, "float": torch.float32}
@@ -65,84 +66,9 @@ def resolve_dtype(dtype: torch.dtype | str | None, device: torch.device) -> torc
     return _DTYPES[dtype]
 
 
-def _looks_like_path(model: str) -> bool:
-    """Hub ids are "name" or "owner/name"; anything else path-shaped is meant as a local folder."""
-    return (Path(model).expanduser().exists() or model.startswith((".", "/", "~"))
-            or "\\" in model or model.count("/") > 1)
-
-
-def _hub_offline() -> bool:
-    try:
-        from huggingface_hub import constants
-
-        return bool(constants.HF_HUB_OFFLINE)
-    except ImportError:
-        return False
-
-
-def _hub_cache() -> str:
-    try:
-        from huggingface_hub import constants
-
-        return str(constants.HF_HUB_CACHE)
-    except ImportError:
-        return "~/.cache/huggingface/hub"
-
-
-def _unavailable(model: str, reason: str, looked_for: str) -> T3dError:
-    """The one-line error for a model that cannot be loaded: what, why, where, and what to do."""
-    return T3dError(
-        f"cannot load Stable Diffusion model {model!r}: {reason}. Looked for {looked_for}. "
-        f"Use `--model analytic` to run offline without any weights, or "
-        f"`--model /path/to/diffusers-folder` for a local copy (${SD_MODEL_ENV} sets the default).")
-
-
-def _chain(err: BaseException):
-    seen = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        yield err
-        err = err.__cause__ or err.__context__
-
-
-def _why_hub_load_failed(err: BaseException) -> str:
-    """Turn the hub libraries' nested errors into one reason a user can act on."""
-    try:
-        from huggingface_hub import errors as hub
-    except ImportError:  # pragma: no cover - huggingface_hub is a dependency of diffusers
-        hub = None
-    chain = list(_chain(err))
-
-    def has(name: str) -> bool:
-        cls = getattr(hub, name, None) if hub is not None else None
-        return cls is not None and any(isinstance(e, cls) for e in chain)
-
-    if has("OfflineModeIsEnabled") or (_hub_offline() and has("LocalEntryNotFoundError")):
-        return "it is not in the local Hugging Face cache and HF_HUB_OFFLINE=1 forbids downloading it"
-    if has("GatedRepoError"):
-        return "the model is gated on the Hugging Face Hub (accept its licence there and log in with `hf auth login`)"
-    if has("RepositoryNotFoundError"):
-        return "no such model on the Hugging Face Hub (or it is private: log in with `hf auth login`)"
-    if has("LocalEntryNotFoundError"):
-        return ("the Hugging Face Hub could not be reached and the model is not in the local cache "
-                "(on a machine without network, set HF_HUB_OFFLINE=1 to skip the retries)")
-    if has("EntryNotFoundError"):
-        return "the repository lacks a file a diffusers SD 1.x/2.x model has"
-    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-
-
-def _load_error_types() -> tuple[type[BaseException], ...]:
-    """What the hub libraries raise for missing/unreachable files: mostly OSError and ValueError
-    (HFValidationError for malformed ids), plus EntryNotFoundError, which is not an OSError in
-    every huggingface_hub version."""
-    types: list[type[BaseException]] = [OSError, ValueError]
-    try:
-        from huggingface_hub.errors import EntryNotFoundError
-
-        types.append(EntryNotFoundError)
-    except ImportError:  # very old huggingface_hub: those errors were OSErrors
-        pass
-    return tuple(types)
+def _hint() -> str:
+    return (f"Use `--model analytic` to run offline without any weights, or `--model /path/to/diffusers-folder` "
+            f"for a local copy (${SD_MODEL_ENV} sets the default).")
 
 
 def load_sd_parts(source: str, dtype: torch.dtype, revision: str | None = None,
@@ -153,22 +79,19 @@ def load_sd_parts(source: str, dtype: torch.dtype, revision: str | None = None,
 
     kw = {"revision": revision, "local_files_only": local_files_only}
     parts: dict = {}
-    with warnings.catch_warnings():
-        # diffusers still passes an argument newer huggingface_hub ignores; its warning is noise.
-        warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")
-        # DDIM reads any SD scheduler config (PNDM, DDPM, ...): the betas are what matter, and a
-        # DDIM scheduler is what DDIM-based methods (SDI) step with.
-        parts["scheduler"] = DDIMScheduler.from_pretrained(source, subfolder="scheduler", **kw)
-        parts["tokenizer"] = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **kw)
-        # Loaded in its stored dtype then cast: transformers renamed `torch_dtype` to `dtype`
-        # (4.56 / 5.x), and the encoder is small enough for the cast not to matter.
-        parts["text_encoder"] = CLIPTextModel.from_pretrained(source, subfolder="text_encoder", **kw)
-        parts["unet"] = UNet2DConditionModel.from_pretrained(source, subfolder="unet", torch_dtype=dtype, **kw)
-        parts["vae"] = AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=dtype, **kw)
+    # DDIM reads any SD scheduler config (PNDM, DDPM, ...): the betas are what matter, and a
+    # DDIM scheduler is what DDIM-based methods (SDI) step with.
+    parts["scheduler"] = DDIMScheduler.from_pretrained(source, subfolder="scheduler", **kw)
+    parts["tokenizer"] = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **kw)
+    # Loaded in its stored dtype then cast: transformers renamed `torch_dtype` to `dtype`
+    # (4.56 / 5.x), and the encoder is small enough for the cast not to matter.
+    parts["text_encoder"] = CLIPTextModel.from_pretrained(source, subfolder="text_encoder", **kw)
+    parts["unet"] = UNet2DConditionModel.from_pretrained(source, subfolder="unet", torch_dtype=dtype, **kw)
+    parts["vae"] = AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=dtype, **kw)
     return parts
 
 
-class StableDiffusionPrior:
+class StableDiffusionPrior(Prior):
     """The Prior protocol over a diffusers SD checkpoint (see module docstring for the knobs).
 
     Useful attributes beyond the protocol: `unet`, `vae`, `scheduler` (DDIM, for DDIM steps),
@@ -186,10 +109,8 @@ class StableDiffusionPrior:
         dtype = resolve_dtype(dtype, device)
         _check_latent_mode(latent_mode)
 
-        if _looks_like_path(model):
-            parts = self._load_folder(model, dtype, revision)
-        else:
-            parts = self._load_hub(model, dtype, revision)
+        parts = hub.load(lambda source, **kw: load_sd_parts(source, dtype, revision, **kw), model,
+                         what="Stable Diffusion model", hint=_hint(), required=tuple(p + "/" for p in SD_PARTS))
         self._setup(f"sd:{model}", parts, device, dtype, attention_slicing, channels_last,
                     vae_checkpointing, latent_mode, cast=False)
 
@@ -210,42 +131,6 @@ class StableDiffusionPrior:
         self._setup(name, parts, device, dtype, attention_slicing, channels_last, vae_checkpointing,
                     latent_mode, cast=True)
         return self
-
-    # ------------------------------------------------------------------ loading
-    @staticmethod
-    def _load_folder(model: str, dtype: torch.dtype, revision: str | None) -> dict:
-        folder = Path(model).expanduser()
-        looked_for = (f"a diffusers folder at {folder.resolve() if folder.exists() else folder} "
-                      f"with {', '.join(p + '/' for p in SD_PARTS)}")
-        if folder.is_file():
-            raise _unavailable(model, "it is a single file, not a diffusers folder (convert it once with "
-                               "diffusers' StableDiffusionPipeline.from_single_file(FILE).save_pretrained(FOLDER))",
-                               looked_for)
-        if not folder.is_dir():
-            raise _unavailable(model, "no such folder", looked_for)
-        missing = [p + "/" for p in SD_PARTS if not (folder / p).is_dir()]
-        if missing:
-            raise _unavailable(model, f"the folder has no {', '.join(missing)}", looked_for)
-        try:
-            return load_sd_parts(str(folder.resolve()), dtype, revision)
-        except _load_error_types() as err:
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-            raise _unavailable(model, first.rstrip("."), looked_for) from None
-
-    @staticmethod
-    def _load_hub(model: str, dtype: torch.dtype, revision: str | None) -> dict:
-        looked_for = f"the Hugging Face model {model} (cache: {_hub_cache()})"
-        try:
-            # The cache first, with no network request at all: a cached model starts instantly
-            # and works on a machine that has lost its connection.
-            return load_sd_parts(model, dtype, revision, local_files_only=True)
-        except _load_error_types() as err:
-            if _hub_offline():
-                raise _unavailable(model, _why_hub_load_failed(err), looked_for) from None
-        try:
-            return load_sd_parts(model, dtype, revision)
-        except _load_error_types() as err:
-            raise _unavailable(model, _why_hub_load_failed(err), looked_for) from None
 
     def _setup(self, name: str, parts: dict, device: torch.device, dtype: torch.dtype,
                attention_slicing: bool, channels_last: bool, vae_checkpointing: bool,
@@ -280,8 +165,7 @@ class StableDiffusionPrior:
         if self.prediction_type not in ("epsilon", "v_prediction"):
             raise T3dError(f"model {name!r} predicts {self.prediction_type!r}; only epsilon and "
                            f"v_prediction models are supported")
-        self.num_train_timesteps = int(cfg.num_train_timesteps)
-        self.alphas_cumprod = self.scheduler.alphas_cumprod.to(device, torch.float32)
+        self.schedule = NoiseSchedule(self.scheduler.alphas_cumprod.to(device, torch.float32))
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.latent_size = int(self.unet.config.sample_size)
         self.latent_channels = int(self.unet.config.in_channels)
@@ -372,9 +256,11 @@ class StableDiffusionPrior:
         t = t.to(self.device).long().reshape(-1).expand(x_t.shape[0])
         out = self.unet(x_t.to(self.dtype), t, encoder_hidden_states=cond.to(self.dtype)).sample.float()
         if self.prediction_type == "v_prediction":
-            a2 = self.alphas_cumprod[t].view(-1, 1, 1, 1)
-            out = a2.sqrt() * out + (1 - a2).sqrt() * x_t.float()
+            out = self.schedule.v_to_eps(out, x_t, t)
         return out
+
+    def lora_unet(self):
+        return self.unet
 
 
 def _check_latent_mode(latent_mode: str) -> None:

@@ -1,6 +1,6 @@
 """D-SDS prompt debiasing: drop, per view, the prompt words that contradict the view.
 
-The rule (paper Eq. 14 and appendix; METHODS.md): with P(v | .) the masked LM's view
+The rule (paper Eq. 14 and appendix; docs/methods.md#d-sds): with P(v | .) the masked LM's view
 probabilities (t3d/prompts/mlm.py), for each word u of the prompt and each view v
     ratio(v, u) = P(v | prompt) / (P(u) P(v | prompt) + (1 - P(u)) P(v | prompt without u))
 and u is dropped from view v's prompt when ratio < 0.95. P(u) is the user's faithfulness to the
@@ -17,11 +17,11 @@ import re
 from dataclasses import dataclass, field
 
 from t3d.errors import T3dError
+from t3d.prompts.config import DEBIAS_MODES, PromptsConfig
 from t3d.prompts.views import ViewPrompts
 
 DEFAULT_THRESHOLD = 0.95
 DEFAULT_FAITHFULNESS = 0.5  # the paper's P(u) for words that are not pinned
-DEBIAS_MODES = ("auto", "on", "off")
 
 
 def normalise_word(word: str) -> str:
@@ -81,42 +81,34 @@ def debias_prompt(prompt: str, scorer, view_words, keep_words=(), threshold: flo
     return result
 
 
-def prior_keywords(prior) -> set[str]:
-    """Words a prior needs to see in every prompt. The analytic prior selects its object by a
-    keyword ("head", "mug", ...): dropping it would condition a view on the wrong references, so
-    its keywords are pinned implicitly. Text-conditioned priors need none."""
-    refs = getattr(prior, "refs", None)
-    return {w for words in getattr(refs, "group_words", ()) for w in words}
-
-
-def debiased_view_prompts(prompt: str, cfg, prior, load=None) -> tuple[ViewPrompts, list[str]]:
-    """The run's ViewPrompts with prompt debiasing as `cfg.prompt_debias` says, and notes to print.
+def debiased_view_prompts(prompt: str, cfg: PromptsConfig, prior, load=None) -> tuple[ViewPrompts, list[str]]:
+    """The run's ViewPrompts with prompt debiasing as `cfg.debias.mode` says, and notes to print.
 
     auto: use the MLM only when it loads without the network (local folder or cache), else skip
     with one note -- so `--method dsds` runs offline with the analytic prior; on: load it (network
     allowed unless HF_HUB_OFFLINE) and fail with a clear error when it cannot; off: plain prompts.
+    The words that select the prior's object are pinned (Prior.object_keywords).
     """
     from t3d.prompts.mlm import load_mlm
 
     views = ViewPrompts(prompt, cfg.view_prompts, cfg.front_halfwidth, tuple(cfg.view_words))
-    mode = cfg.prompt_debias
-    if mode not in DEBIAS_MODES:
-        raise T3dError(f"unknown prompt debias mode '{mode}'; choose {', '.join(DEBIAS_MODES)}")
-    if mode == "off" or not cfg.view_prompts:
+    debias = cfg.debias
+    if debias.mode not in DEBIAS_MODES:
+        raise T3dError(f"unknown prompt debias mode '{debias.mode}'; choose {', '.join(DEBIAS_MODES)}")
+    if debias.mode == "off" or not cfg.view_prompts:
         return views, []
     load = load or load_mlm
     try:
-        scorer = load(cfg.mlm, local_only=(mode == "auto"))
+        scorer = load(debias.mlm, local_only=(debias.mode == "auto"))
     except T3dError as exc:
-        if mode == "on":
+        if debias.mode == "on":
             raise
         why = getattr(exc, "reason", str(exc))
-        return views, [f"note: prompt debiasing skipped: masked LM {cfg.mlm!r} unavailable offline ({why}); "
+        return views, [f"note: prompt debiasing skipped: masked LM {debias.mlm!r} unavailable offline ({why}); "
                        f"--mlm FOLDER uses a local copy, --prompt-debias on downloads it or fails"]
-    keep = tuple(cfg.keep_words) + tuple(prior_keywords(prior))
-    result = debias_prompt(prompt, scorer, cfg.view_words, keep, cfg.debias_threshold)
+    keep = tuple(debias.keep_words) + tuple(prior.object_keywords())
+    result = debias_prompt(prompt, scorer, cfg.view_words, keep, debias.threshold)
     del scorer  # the MLM is needed once, at the start of the run
     views.bodies = result.bodies()
     lines = ", ".join(f"{name}: '{body}'" for name, body in zip(cfg.view_words, views.bodies))
-    return views, [f"prompt debiasing ({cfg.mlm}): {lines}"]
-
+    return views, [f"prompt debiasing ({debias.mlm}): {lines}"]

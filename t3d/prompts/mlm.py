@@ -1,7 +1,7 @@
 """A masked language model that says how likely each view word is for a prompt (D-SDS).
 
 P(v | prompt) is read at the [MASK] of "This image is depicting a [MASK] view of {prompt}"
-(METHODS.md; the paper prefixes "This image is depicting a" so that a general LM judges an image),
+(docs/methods.md#d-sds; the paper prefixes "This image is depicting a" so that a general LM judges an image),
 restricted to the view words and renormalised over them.
 
 Multi-piece view words (e.g. "overhead" -> "over", "##head" in some vocabularies) get one [MASK]
@@ -13,11 +13,9 @@ rows (every prompt variant x view word x chain step) go through the model in one
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import torch
 
+from t3d import hub
 from t3d.errors import T3dError
 
 DEFAULT_MLM = "bert-base-uncased"
@@ -74,52 +72,16 @@ class MlmViewScorer:
         return torch.softmax(joint, dim=-1)
 
 
-def _offline_env() -> bool:
-    from t3d.priors.stable_diffusion import _hub_offline
-
-    env = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")  # read now, not only when huggingface_hub was imported
-    return _hub_offline() or any(os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on") for k in env)
-
-
-def mlm_unavailable(name: str, reason: str) -> T3dError:
-    err = T3dError(
-        f"prompt debiasing needs the masked language model {name!r}: {reason}. "
-        f"Download it once with network access, or pass --mlm /path/to/folder with a model saved by "
-        f"save_pretrained (config.json, weights, tokenizer files); in t3d generate, --prompt-debias off skips debiasing.")
-    err.reason = reason  # the short why, for notes
-    return err
-
-
 def load_mlm(name: str = DEFAULT_MLM, local_only: bool = False, device: str | torch.device = "cpu") -> MlmViewScorer:
-    """A local folder or a Hub id. `local_only` (or HF_HUB_OFFLINE) never touches the network."""
+    """A local folder or a Hub id (t3d/hub.py's policy); `local_only` never touches the network."""
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    from t3d.priors.stable_diffusion import _load_error_types, _looks_like_path, _why_hub_load_failed
+    def loader(source: str, **kw):
+        return AutoTokenizer.from_pretrained(source, **kw), AutoModelForMaskedLM.from_pretrained(source, **kw)
 
-    folder = Path(name).expanduser()
-    if _looks_like_path(name):
-        if not folder.is_dir():
-            raise mlm_unavailable(name, f"no such folder {folder}")
-        source, kw, where = str(folder), {}, f"the folder {folder}"
-    else:
-        source, kw, where = name, {"local_files_only": local_only or _offline_env()}, "the Hugging Face Hub"
-    from transformers.utils import logging as hf_logging
-
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # a ~0.4 GB model loads in a second; its bars only clutter the run's output
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **kw)
-        model = AutoModelForMaskedLM.from_pretrained(source, **kw)
-    except _load_error_types() as exc:
-        if kw.get("local_files_only"):  # the only possible failure short of a broken cache entry
-            reason = "it is not in the local Hugging Face cache" + (
-                " and HF_HUB_OFFLINE=1 forbids downloading it" if _offline_env() else "")
-        elif where == "the Hugging Face Hub":
-            reason = _why_hub_load_failed(exc)
-        else:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise mlm_unavailable(name, f"{reason} (looked in {where})") from None
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
+    tokenizer, model = hub.load(
+        loader, name, what="the masked language model for prompt debiasing", local_only=local_only,
+        hint="Download it once with network access, or pass --mlm /path/to/folder with a model saved by "
+             "save_pretrained (config.json, weights, tokenizer files); in t3d generate, --prompt-debias off "
+             "skips debiasing.")
     return MlmViewScorer(model.to(device), tokenizer, name)

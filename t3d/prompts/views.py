@@ -1,6 +1,6 @@
 """View-dependent prompts: "{prompt}, front view" etc., chosen from each camera's pose.
 
-Bins (METHODS.md): front |azimuth| < front_halfwidth (45, D-SDS narrows it to 22.5),
+Bins (docs/methods.md#view-prompts): front |azimuth| < front_halfwidth (45, D-SDS narrows it to 22.5),
 back |azimuth| > 135, overhead elevation > 60, else side.
 """
 
@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 import torch
 
+from t3d.prompts.config import VIEW_NAMES
 from t3d.scene.cameras import Cameras
 
-VIEW_NAMES = ("front", "side", "back", "overhead")
+__all__ = ["VIEW_NAMES", "ViewPrompts", "view_bin_of", "view_bins"]
+
 
 
 def view_bin_of(azimuth: torch.Tensor, elevation: torch.Tensor, front_halfwidth: float = 45.0) -> torch.Tensor:

@@ -10,7 +10,6 @@ Conventions used everywhere in t3d (priors, renderer, metrics):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -105,7 +104,7 @@ def wrap_azimuth(azimuth: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class CameraRanges:
-    """Ranges training cameras are drawn from (threestudio-like defaults, see METHODS.md)."""
+    """Ranges training cameras are drawn from (threestudio-like defaults, docs/methods.md)."""
 
     azimuth: tuple[float, float] = (-180.0, 180.0)
     elevation: tuple[float, float] = (-10.0, 45.0)
@@ -136,7 +135,3 @@ def orbit_cameras(n_views: int, elevation: float = 15.0, distance: float = 1.75,
     full = torch.ones(n_views)
     return Cameras(az, full * elevation, full * distance, full * fovy).to(device)
 
-
-def look_at_scale(distance: float, fovy: float) -> float:
-    """Half-height of the view frustum at the origin, in world units (used to frame objects)."""
-    return distance * math.tan(math.radians(fovy) / 2)

@@ -116,3 +116,16 @@ class TcnnHashGridEncoding(nn.Module):
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         unit = ((points / self.bound) * 0.5 + 0.5).clamp(0.0, 1.0)
         return self.encoding(unit).float()
+
+
+def dense_grid_encoding(cfg, device: torch.device) -> nn.Module:
+    return DenseGridEncoding(cfg.grid_resolution, cfg.grid_features, cfg.bound)
+
+
+def hash_grid_encoding(cfg, device: torch.device) -> nn.Module:
+    """tinycudann's fused hash grid on CUDA when it imports, else the PyTorch one (same contract)."""
+    args = (cfg.hash_levels, cfg.hash_features, cfg.hash_log2_table, cfg.hash_base_resolution,
+            cfg.hash_max_resolution, cfg.bound)
+    if device.type == "cuda" and tinycudann_available():
+        return TcnnHashGridEncoding(*args)
+    return HashGridEncoding(*args)

@@ -6,21 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from t3d.config import FieldConfig
-from t3d.scene.encodings import (DenseGridEncoding, HashGridEncoding, TcnnHashGridEncoding,
-                                 tinycudann_available)
+from t3d.scene.config import ENCODINGS, FieldConfig
 
 
 def build_encoding(cfg: FieldConfig, device: torch.device) -> nn.Module:
-    if cfg.encoding == "dense":
-        return DenseGridEncoding(cfg.grid_resolution, cfg.grid_features, cfg.bound)
-    if cfg.encoding == "hash":
-        args = (cfg.hash_levels, cfg.hash_features, cfg.hash_log2_table, cfg.hash_base_resolution,
-                cfg.hash_max_resolution, cfg.bound)
-        if device.type == "cuda" and tinycudann_available():
-            return TcnnHashGridEncoding(*args)
-        return HashGridEncoding(*args)
-    raise ValueError(f"unknown encoding {cfg.encoding!r}")
+    return ENCODINGS.get(cfg.encoding)(cfg, device)
 
 
 class RadianceField(nn.Module):

@@ -1,0 +1,1 @@
+"""What each subcommand does, as plain functions (the CLI only parses flags)."""
