@@ -5,8 +5,8 @@ ground-truth Janus metrics of `t3d evaluate`, and appended to OUT/results.jsonl;
 that file is not repeated, so an interrupted benchmark continues where it stopped. At the end a
 markdown table (one per bandwidth; rows method x object) is written to OUT/janus_benchmark.md.
 
-The methods are whatever `t3d.config.METHOD_PRESETS` holds when the script runs, so presets
-added later are benchmarked without editing this file.
+The methods are whatever presets t3d/config/presets/ holds when the script runs
+(`t3d.config.known_methods()`), so presets added later are benchmarked without editing this file.
 
 Usage:
   python examples/janus_benchmark.py                        # the default scope (see --help)
@@ -38,7 +38,7 @@ def train_and_score(method: str, obj: str, bandwidth: float, seed: int, steps: i
                     out: Path, extra_sets: list[str]) -> dict:
     from rich.console import Console
 
-    from t3d.commands import GenerateRequest, run_generate
+    from t3d.commands.generate import GenerateRequest, run_generate
     from t3d.evaluate.runner import EvalOptions, evaluate_run
 
     run_dir = out / run_key(method, obj, bandwidth, seed, steps)
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     from t3d.config import known_methods
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--methods", default="all", help="comma-separated presets, or 'all' (every METHOD_PRESETS entry)")
+    p.add_argument("--methods", default="all", help="comma-separated presets, or 'all' (every preset t3d knows)")
     p.add_argument("--objects", default="head,mug,bird", help=f"built-in objects: {', '.join(OBJECT_PROMPTS)}")
     p.add_argument("--seeds", default="0,1", help="comma-separated seeds")
     p.add_argument("--steps", type=int, default=600, help="training steps per run")

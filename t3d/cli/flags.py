@@ -65,7 +65,11 @@ def collect_values(kwargs: dict[str, Any]) -> list[tuple[str, Any, str]]:
         raw = kwargs.get(parameter_name(target))
         if raw is None:
             continue
-        value = target.flag.parse(raw) if target.flag.parse is not None else raw
+        try:
+            value = target.flag.parse(raw) if target.flag.parse is not None else raw
+        except T3dError as exc:  # the parsers know the format, not which flag the text came from
+            message, flag = str(exc), target.flag.long
+            raise T3dError(message if flag in message else f"{flag}: {message}") from None
         given.append((not target.selector, target.key, value, target.flag.long))
     given.sort(key=lambda item: item[0])  # stable: selectors, then options, each in table order
     return [(key, value, label) for _, key, value, label in given]

@@ -109,8 +109,12 @@ class StableDiffusionPrior(Prior):
         dtype = resolve_dtype(dtype, device)
         _check_latent_mode(latent_mode)
 
+        hint = _hint()
+        if os.path.isfile(os.path.expanduser(model)):  # a single-file checkpoint: say how to get a folder
+            hint = ("Convert it once with diffusers' StableDiffusionPipeline.from_single_file(FILE)"
+                    ".save_pretrained(FOLDER). " + hint)
         parts = hub.load(lambda source, **kw: load_sd_parts(source, dtype, revision, **kw), model,
-                         what="Stable Diffusion model", hint=_hint(), required=tuple(p + "/" for p in SD_PARTS))
+                         what="Stable Diffusion model", hint=hint, required=tuple(p + "/" for p in SD_PARTS))
         self._setup(f"sd:{model}", parts, device, dtype, attention_slicing, channels_last,
                     vae_checkpointing, latent_mode, cast=False)
 
