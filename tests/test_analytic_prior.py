@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from t3d.priors.config import AnalyticConfig
 from t3d.priors.analytic import AnalyticPrior, parse_view
-from t3d.priors.base import add_noise, guided_eps
+from t3d.priors.base import guided_eps
+from t3d.priors.config import AnalyticConfig
 from t3d.priors.references import ReferenceSet
 
 
@@ -40,7 +40,7 @@ def test_eps_matches_the_mixture_score(bandwidth, t):
     x0 = 0.5 * prior.ref_x[0].view(1, 3, 4, 4) + 0.5 * prior.ref_x[1].view(1, 3, 4, 4)
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(1))
     tt = torch.tensor([t])
-    x_t = add_noise(prior, x0, noise, tt)
+    x_t = prior.schedule.add_noise(x0, noise, tt)
     got = prior.eps(x_t, tt, cond)
     want = brute_force_eps(prior, x_t, tt, cond[0])
     assert torch.allclose(got, want, atol=1e-4, rtol=1e-4)
@@ -51,7 +51,7 @@ def test_small_noise_returns_the_nearest_reference():
     cond = prior.embed(["a toy"])
     x0 = 0.8 * prior.ref_x[1].view(1, 3, 4, 4) + 0.2 * prior.ref_x[0].view(1, 3, 4, 4)
     t = torch.tensor([5])
-    x_t = add_noise(prior, x0, torch.zeros_like(x0), t)
+    x_t = prior.schedule.add_noise(x0, torch.zeros_like(x0), t)
     denoised = prior.denoise(x_t, t, cond)
     assert torch.allclose(denoised, prior.ref_x[1].view(1, 3, 4, 4), atol=1e-5)
 
@@ -91,7 +91,7 @@ def test_full_adherence_masks_references_outside_the_view_bin():
     assert back[0] == -math.inf and back[1] == 0.0
     # Even when x_t sits on the front reference, CFG with a back-view prompt uses only the back one.
     t = torch.tensor([20])
-    x_t = add_noise(prior, prior.ref_x[0].view(1, 3, 4, 4), torch.zeros(1, 3, 4, 4), t)
+    x_t = prior.schedule.add_noise(prior.ref_x[0].view(1, 3, 4, 4), torch.zeros(1, 3, 4, 4), t)
     w = prior.posterior(x_t, t, prior.embed(["a toy, back view"]))
     assert w[0, 0] == 0.0 and w[0, 1] == 1.0
     eps = guided_eps(prior, x_t, t, prior.embed(["a toy, back view"]), prior.embed([""]), 7.5)

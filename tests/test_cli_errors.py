@@ -42,12 +42,12 @@ def test_empty_prompt(prompt, tmp_path, capsys):
     (["--steps", "0"], "--steps"),
     (["--steps", "-5"], "--steps"),
     (["--mesh-format", "stl"], "unknown mesh format 'stl'"),
-    (["--t-schedule", "random"], "unknown t schedule"),
+    (["--t-schedule", "random"], "unknown timestep schedule 'random'"),
     (["--score-clip", "a:b"], "--score-clip"),
     (["--device", "tpu"], "unknown device"),
     (["--encoding", "voxels"], "unknown encoding"),
     (["--set", "field.nope=3"], "unknown config key"),
-    (["--set", "steps=many"], "must be int"),
+    (["--set", "steps=many"], "'steps' must be a whole number"),
     (["--set", "analytic.uncond_pose=sideways"], "unknown analytic.uncond_pose 'sideways'"),
 ])
 def test_bad_flag_values(args, needle, tmp_path, capsys):
@@ -109,7 +109,7 @@ def test_folder_with_foreign_files_is_never_overwritten(tmp_path, capsys):
     folder.mkdir()
     (folder / "thesis.txt").write_text("precious")
     code, err = run_cli(["generate", "a mug", "--steps", "2", "--out", folder, "--overwrite"], capsys)
-    assert_one_line_error(code, err, "no t3d run")
+    assert_one_line_error(code, err, "not a t3d run")
     assert (folder / "thesis.txt").read_text() == "precious"
 
 

@@ -5,23 +5,30 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
+import yaml
 from dsds_helpers import build_tiny_bert
 
-from t3d.cli import main, parse_score_clip
-from t3d.commands.generate import GenerateRequest, new_run_config
-from t3d.priors.config import AnalyticConfig, GuidanceConfig, RunConfig, dump_config, from_dict, to_dict
+from t3d.cli import main
+from t3d.config import RunConfig, dump_yaml, validate
+from t3d.config.codec import from_dict, to_dict
+from t3d.config.parsing import parse_score_clip
 from t3d.errors import T3dError
-from t3d.guidance.postprocess import ANALYTIC_PIXEL_CLIP, SD_LATENT_CLIP, ScoreClip, resolve_score_clip
-from t3d.guidance.step import ScoreDistillation
-from t3d.priors.analytic import AnalyticPrior
+from t3d.guidance.post.config import PostConfig
+from t3d.guidance.post.score_clip import ScoreClip
+from t3d.hub import ModelUnavailable
+from t3d.priors.analytic import PIXEL_SCORE_CLIP, AnalyticPrior
+from t3d.priors.base import Prior
+from t3d.priors.config import AnalyticConfig
 from t3d.priors.references import ReferenceSet
+from t3d.prompts.config import DebiasConfig, PromptsConfig
 from t3d.prompts.debias import debias_prompt, debiased_view_prompts
 from t3d.prompts.mlm import TEMPLATE, load_mlm
-from t3d.config import validate
 from t3d.scene.cameras import Cameras
+from tests.helpers.configs import distillation, run_config
 
 VIEWS = ("front", "side", "back", "top")
 
@@ -48,25 +55,32 @@ def test_clip_schedule_at_start_mid_end_and_elementwise():
     assert torch.equal(clip(grad, 0.0), torch.tensor([[-5.0, -5.0, 0.3], [5.0, 5.0, 5.0]]))
     assert torch.equal(clip(grad, 0.5), torch.tensor([[-12.5, -12.0, 0.3], [7.0, 12.5, 12.5]]))
     assert torch.equal(clip(grad, 1.0), torch.tensor([[-20.0, -12.0, 0.3], [7.0, 13.0, 20.0]]))
-    static = ScoreClip(*resolve_score_clip((3.0,), None))
+    static = ScoreClip.from_config(parse_score_clip("3"), SimpleNamespace(prior=None))
     assert static.threshold(0.0) == static.threshold(1.0) == 3.0
 
 
+def _clip_for(setting, prior):
+    """The clip piece a run with `guidance.post.score_clip = setting` builds on `prior`."""
+    return ScoreClip.from_config(setting, SimpleNamespace(prior=prior))
+
+
 def test_auto_clip_is_scaled_to_the_prior():
-    assert resolve_score_clip("auto", toy_prior()) == ANALYTIC_PIXEL_CLIP == (5.0, 20.0)
+    clip = _clip_for("auto", toy_prior())
+    assert (clip.start, clip.end) == PIXEL_SCORE_CLIP == (5.0, 20.0)
 
-    class LatentPrior:
-        name = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    class LatentPrior(Prior):  # a latent text-to-image prior: the interface's defaults
+        pass
 
-    assert resolve_score_clip("auto", LatentPrior()) == SD_LATENT_CLIP == (2.0, 8.0)
-    assert resolve_score_clip(None, LatentPrior()) is None and resolve_score_clip("off", LatentPrior()) is None
+    clip = _clip_for("auto", LatentPrior())
+    assert (clip.start, clip.end) == LatentPrior().default_score_clip() == (2.0, 8.0)
+    assert _clip_for(None, LatentPrior()) is None and _clip_for(parse_score_clip("off"), LatentPrior()) is None
     with pytest.raises(T3dError):
-        resolve_score_clip("sometimes", LatentPrior())
+        PostConfig(score_clip="sometimes").validate()
 
 
-def _step_grad(cfg: GuidanceConfig, progress: float):
+def _step_grad(settings: dict, progress: float):
     prior = toy_prior()
-    sds = ScoreDistillation(prior, cfg, "a head")
+    sds = distillation(prior, "a head", "sds", settings)
     image = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     cams = Cameras(torch.tensor([0.0, 150.0]), torch.zeros(2), torch.full((2,), 2.0), torch.full((2,), 45.0))
     sds.loss(image, cams, progress, torch.Generator().manual_seed(2))
@@ -74,9 +88,9 @@ def _step_grad(cfg: GuidanceConfig, progress: float):
 
 
 def test_clip_applies_elementwise_and_only_when_enabled():
-    off, raw = _step_grad(GuidanceConfig(guidance_scale=100.0), 0.5)
+    off, raw = _step_grad({"guidance.guide.scale": 100.0}, 0.5)
     assert off.post == []
-    on, clipped = _step_grad(GuidanceConfig(guidance_scale=100.0, score_clip=(0.05, 0.45)), 0.5)
+    on, clipped = _step_grad({"guidance.guide.scale": 100.0, "guidance.post.score_clip": (0.05, 0.45)}, 0.5)
     assert len(on.post) == 1
     # Same step (same generator): the clipped gradient is the unclipped one clamped at C(0.5) = 0.25.
     torch.testing.assert_close(clipped, raw.clamp(-0.25, 0.25))
@@ -86,30 +100,34 @@ def test_clip_applies_elementwise_and_only_when_enabled():
 
 
 def test_score_clip_flag_values_and_yaml_round_trip():
-    assert parse_score_clip("auto") == "auto" and parse_score_clip("off") == "off"
+    # "off" is the absence of a clip: it parses to None, the value the config stores for it.
+    assert parse_score_clip("auto") == "auto" and parse_score_clip("off") is None
     assert parse_score_clip("2:8") == (2.0, 8.0) and parse_score_clip("3") == (3.0, 3.0)
     for clip in ("auto", (2.0, 8.0), None):
         cfg = RunConfig(prompt="a head")
-        cfg.guidance.score_clip = clip
-        assert from_dict(RunConfig, to_dict(cfg)).guidance.score_clip == clip
+        cfg.guidance.post.score_clip = clip
+        assert from_dict(RunConfig, to_dict(cfg)).guidance.post.score_clip == clip
+        assert from_dict(RunConfig, yaml.safe_load(dump_yaml(cfg))).guidance.post.score_clip == clip
     cfg = RunConfig(prompt="a head")
-    cfg.guidance.score_clip = "sometimes"
-    with pytest.raises(T3dError, match="score clip"):
+    cfg.guidance.post.score_clip = "sometimes"
+    with pytest.raises(T3dError, match="--score-clip"):
         validate(cfg)
-    assert "score_clip: auto" in dump_config(build_config(GenerateRequest(prompt="a head", method="dsds")))
+    saved = yaml.safe_load(dump_yaml(run_config("dsds")))  # what a dsds run writes to config.yaml
+    assert saved["guidance"]["post"]["score_clip"] == "auto"
 
 
 def test_dsds_preset_and_composition():
-    cfg = build_config(GenerateRequest(prompt="a smiling head", method="dsds"))
-    g = cfg.guidance
-    assert (g.score_clip, g.prompt_debias, g.front_halfwidth, g.view_words, g.guidance_scale) == (
+    cfg = run_config("dsds")
+    g, p = cfg.guidance, cfg.prompts
+    assert (g.post.score_clip, p.debias.mode, p.front_halfwidth, p.view_words, g.guide.scale) == (
         "auto", "auto", 22.5, VIEWS, 100.0)
     # Flags after the preset win, and D-SDS pieces compose with any method.
-    assert build_config(GenerateRequest(prompt="a head", method="dsds", score_clip=(1.0, 4.0))).guidance.score_clip == (1.0, 4.0)
-    assert build_config(GenerateRequest(prompt="a head", method="dsds", score_clip="off")).guidance.score_clip is None
-    assert build_config(GenerateRequest(prompt="a head", method="sds", score_clip="auto")).guidance.score_clip == "auto"
-    plain = build_config(GenerateRequest(prompt="a head", method="sds"))
-    assert plain.guidance.score_clip is None and plain.guidance.prompt_debias == "off"
+    clip = "guidance.post.score_clip"
+    assert run_config("dsds", {clip: parse_score_clip("1:4")}).guidance.post.score_clip == (1.0, 4.0)
+    assert run_config("dsds", {clip: parse_score_clip("off")}).guidance.post.score_clip is None
+    assert run_config("sds", {clip: parse_score_clip("auto")}).guidance.post.score_clip == "auto"
+    plain = run_config("sds")
+    assert plain.guidance.post.score_clip is None and plain.prompts.debias.mode == "off"
 
 
 # ---------------------------------------------------------------- the PMI rule on a controlled MLM
@@ -229,28 +247,31 @@ def test_missing_model_is_one_clear_error(tmp_path, monkeypatch):
 
 
 def _failing_loader(name, local_only):
-    from t3d.prompts.mlm import mlm_unavailable
+    reason = "it is not in the local Hugging Face cache"
+    raise ModelUnavailable(f"cannot load the masked language model {name!r}: {reason}", reason)
 
-    raise mlm_unavailable(name, "it is not in the local Hugging Face cache")
+
+def _prompts(mode: str, **fields) -> PromptsConfig:
+    return PromptsConfig(debias=DebiasConfig(mode=mode), **fields)
 
 
 def test_debias_modes_auto_on_off():
     prior = toy_prior(words=("dog",))
-    auto = GuidanceConfig(prompt_debias="auto", view_words=VIEWS)
+    auto = _prompts("auto", view_words=VIEWS)
     views, notes = debiased_view_prompts("a smiling dog", auto, prior, load=_failing_loader)
     assert views.bodies is None and len(notes) == 1 and "skipped" in notes[0]
     with pytest.raises(T3dError, match="bert-base-uncased"):
-        debiased_view_prompts("a smiling dog", GuidanceConfig(prompt_debias="on"), prior, load=_failing_loader)
-    views, notes = debiased_view_prompts("a smiling dog", GuidanceConfig(prompt_debias="off"), prior,
+        debiased_view_prompts("a smiling dog", _prompts("on"), prior, load=_failing_loader)
+    views, notes = debiased_view_prompts("a smiling dog", _prompts("off"), prior,
                                          load=_failing_loader)  # never called
     assert views.bodies is None and notes == []
 
 
 def test_analytic_object_keyword_is_never_dropped():
     # The stub says "dog" contradicts the front view; for a text prior it would be dropped there...
-    cfg = GuidanceConfig(prompt_debias="on", view_words=VIEWS)
+    cfg = _prompts("on", view_words=VIEWS)
     loader = lambda name, local_only: StubScorer(DOG)  # noqa: E731
-    no_keywords = type("TextPrior", (), {})()
+    no_keywords = Prior()  # the interface's default: no words select what it draws
     views, _ = debiased_view_prompts("a smiling dog", cfg, no_keywords, load=loader)
     assert views.bodies[0] == "a smiling"
     # ...but the analytic prior selects its object by that word, so it is pinned implicitly.
@@ -263,7 +284,7 @@ def test_generate_dsds_with_a_local_mlm_folder(tiny_bert, tiny_run_args, tmp_pat
     out = tmp_path / "run"
     code = main(["generate", "a smiling head", "--method", "dsds", "--steps", "2", "--out", str(out),
                  "--no-video", "--no-mesh", "--mlm", str(tiny_bert), "--prompt-debias", "on",
-                 "--set", "guidance.debias_threshold=10.0", *tiny_run_args])
+                 "--set", "prompts.debias.threshold=10.0", *tiny_run_args])
     assert code == 0
     err = capsys.readouterr().err
     # Threshold 10 drops every word it may; "head" names the analytic prior's object and stays.

@@ -5,19 +5,18 @@ import json
 import pytest
 import torch
 
-from t3d import checkpoint as ckpt
-from t3d.commands.generate import GenerateRequest, new_run_config
+from t3d.commands.generate import GenerateRequest, new_run_config, resolve_framing
 from t3d.engine import Trainer
 from t3d.errors import TrainingDiverged
 from t3d.priors.factory import build_prior
-from t3d.commands.generate import resolve_framing
+from t3d.run import checkpoint as ckpt
 from t3d.run.folder import prepare_new_run_dir
 from tests.conftest import TINY_RUN
 
 
 def tiny_trainer(tmp_path, steps):
     sets = [TINY_RUN[i + 1] for i, a in enumerate(TINY_RUN) if a == "--set"]
-    cfg = build_config(GenerateRequest(prompt="a smiling head", steps=steps, sets=sets, overrides={
+    cfg = new_run_config(GenerateRequest(prompt="a smiling head", steps=steps, sets=sets, overrides={
         "render.resolution": 16, "camera.batch": 1, "output.checkpoint_every": 2, "output.preview_every": 0}))
     cfg.max_bad_steps = 3
     prior = build_prior(cfg, torch.device("cpu"))

@@ -8,16 +8,18 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import yaml
 
 from t3d.cli import main
-from t3d.scene.config import FieldConfig, GuidanceConfig
 from t3d.guidance.noise.consistent import ConsistentNoise, integrate
 from t3d.guidance.terms.gradient_consistency import GradientConsistency, NeighbourViews
-from t3d.scene.view_geometry import unproject, warp_from
 from t3d.priors.procedural import OBJECTS, _sphere_trace, render_object
 from t3d.scene.cameras import Cameras
+from t3d.scene.config import FieldConfig
 from t3d.scene.field import RadianceField
 from t3d.scene.render import RenderOutput, render
+from t3d.scene.view_geometry import unproject, warp_from
+from tests.helpers.configs import distillation
 
 RADIUS = 0.5
 
@@ -220,13 +222,13 @@ def test_neighbour_views_pair_each_camera_with_a_5_degree_neighbour():
     assert len(both) == 6
     assert torch.allclose(both.azimuth, torch.tensor([178.0, -20.0, 40.0, -177.0, -25.0, 45.0]))
     assert torch.equal(both.elevation[3:], cams.elevation) and torch.equal(both.fovy[3:], cams.fovy)
-    from t3d.guidance.step import ScoreDistillation
     from t3d.priors.analytic import AnalyticPrior
     from t3d.priors.config import AnalyticConfig
 
     prior = AnalyticPrior(AnalyticConfig(resolution=16, azimuth_step=60, elevations=(10.0,), jitter_copies=1))
-    sds = ScoreDistillation(prior, GuidanceConfig(), "a head")
-    gsd = ScoreDistillation(prior, GuidanceConfig(noise="consistent", grad_consistency=5.0), "a head")
+    sds = distillation(prior, "a head", "sds")
+    gsd = distillation(prior, "a head", "sds", {"guidance.noise.kind": "consistent",
+                                               "guidance.terms.consistency.weight": 5.0})
     assert sds.cameras_for_step(cams) is cams and len(gsd.cameras_for_step(cams)) == 6
 
 
@@ -241,8 +243,8 @@ def test_generate_gsd_on_the_analytic_prior(tiny_run_args, tmp_path, capsys):
     code = main(["generate", "a smiling head", "--method", "gsd", "--steps", "4", "--out", str(out),
                  *tiny_run_args])
     assert code == 0, capsys.readouterr().err
-    config = (out / "config.yaml").read_text()
-    assert "noise: consistent" in config and "grad_consistency: 5.0" in config
+    guidance = yaml.safe_load((out / "config.yaml").read_text())["guidance"]
+    assert guidance["noise"]["kind"] == "consistent" and guidance["terms"]["consistency"]["weight"] == 5.0
     last = _log(out)[-1]
     assert last["step"] == 4 and 0 < last["grad_consistency"] <= 10
     from safetensors.torch import load_file
@@ -256,8 +258,9 @@ def test_consistent_noise_composes_with_sds_and_score_clip(tiny_run_args, tmp_pa
     code = main(["generate", "a smiling head", "--method", "sds", "--noise", "consistent", "--score-clip", "0.5:2",
                  "--steps", "2", "--out", str(out), "--no-video", "--no-mesh", *tiny_run_args])
     assert code == 0, capsys.readouterr().err
-    config = (out / "config.yaml").read_text()
-    assert "noise: consistent" in config and "grad_consistency: 0.0" in config and "- 0.5" in config
+    guidance = yaml.safe_load((out / "config.yaml").read_text())["guidance"]
+    assert guidance["noise"]["kind"] == "consistent" and guidance["terms"]["consistency"]["weight"] == 0.0
+    assert guidance["post"]["score_clip"] == [0.5, 2.0]
     assert "grad_consistency" not in _log(out)[-1]
 
 

@@ -40,11 +40,13 @@ def test_benchmark_writes_a_table_and_resumes(tmp_path, capsys):
 
 def test_benchmark_picks_up_every_preset_and_rejects_unknown(monkeypatch, tmp_path, capsys):
     from t3d import config
+    from t3d.config import presets
 
     bench = load_script()
     assert bench.main(["--methods", "nope", "--out", str(tmp_path)]) == 2
     assert "unknown method(s) ['nope']" in capsys.readouterr().err
-    monkeypatch.setitem(config.METHOD_PRESETS, "sds-copy", {"guidance.guidance_scale": 50.0})
+    # A preset file added to t3d/config/presets/ (the loaded files are cached in this mapping).
+    monkeypatch.setitem(presets._files(), "sds-copy", "guidance:\n  guide: {scale: 50.0}\n")
     seen = []
     monkeypatch.setattr(bench, "train_and_score", lambda m, o, b, s, n, *a: seen.append(m) or {
         "key": bench.run_key(m, o, b, s, n), "method": m, "object": "head", "bandwidth": 0.25, "seed": 0, "steps": 1, "train_s": 1.0,

@@ -8,12 +8,15 @@ import math
 import pytest
 import torch
 
-from t3d.priors.config import AnalyticConfig
 from t3d.errors import T3dError
-from t3d.guidance.baseline.kernel_score import RenderKernelScore, view_directions
 from t3d.guidance.baseline.backbones import PixelResidualBackbone, build_backbone
+from t3d.guidance.baseline.config import ScoreModelConfig
+from t3d.guidance.baseline.kernel_score import RenderKernelScore, view_directions
 from t3d.guidance.baseline.score_model import CameraScoreModel, camera_condition
 from t3d.priors.analytic import AnalyticPrior
+from t3d.priors.base import Prior
+from t3d.priors.config import AnalyticConfig
+from tests.helpers.configs import run_config
 
 PROMPT = "a smiling head"
 
@@ -94,10 +97,10 @@ def test_memory_keeps_the_most_recent_renders(prior):
 
 
 def test_score_model_chooses_the_kernel_on_the_analytic_prior_and_checkpoints_its_memory(prior):
-    cfg = GuidanceConfig(guidance_scale=7.5, baseline="score_model")
+    cfg = run_config("vsd").guidance.baseline  # --score-model auto
     model = CameraScoreModel(prior, cfg, PROMPT)
     assert isinstance(model.backbone, RenderKernelScore) and model.optimizer is None
-    network = GuidanceConfig(guidance_scale=7.5, baseline="score_model", score_model=ScoreModelConfig(kind="network"))
+    network = run_config("vsd", {"guidance.baseline.backbone": "network"}).guidance.baseline
     assert isinstance(CameraScoreModel(prior, network, PROMPT).backbone, PixelResidualBackbone)
 
     class Ctx:  # what CameraScoreModel.update reads from a StepContext
@@ -105,7 +108,7 @@ def test_score_model_chooses_the_kernel_on_the_analytic_prior_and_checkpoints_it
         cameras = None
         generator = torch.Generator().manual_seed(0)
 
-    assert model.update(Ctx()) == 0.0 and len(model.backbone.renders) == 2
+    assert model.update(Ctx()) == {} and len(model.backbone.renders) == 2  # no loss to log: it only observes
     state = model.state_dict()
     assert set(state) == {"memory/renders", "memory/directions"}
     fresh = CameraScoreModel(prior, cfg, PROMPT)
@@ -119,11 +122,12 @@ def test_score_model_chooses_the_kernel_on_the_analytic_prior_and_checkpoints_it
 
 
 def test_kernel_is_refused_on_a_prior_with_a_unet(prior):
-    class WithUnet:
-        unet = object()
+    class WithUnet(Prior):  # a latent prior: a UNet to adapt, no closed-form kernel over renders
+        def lora_unet(self):
+            return object()
 
-    with pytest.raises(T3dError, match="needs the analytic prior"):
-        build_backbone(WithUnet(), ScoreModelConfig(kind="kernel"), None)
+    with pytest.raises(T3dError, match="needs a prior with a closed-form kernel"):
+        build_backbone(WithUnet(), ScoreModelConfig(backbone="kernel"), None)
 
 
 def test_no_camera_rows_have_no_direction():

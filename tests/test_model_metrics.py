@@ -92,7 +92,7 @@ def test_prior_samples_follow_the_prompt_mass():
     from t3d.priors.analytic import AnalyticPrior
 
     prior = AnalyticPrior(AnalyticConfig(resolution=16, azimuth_step=30, jitter_copies=1, bandwidth=0.0))
-    x = mm.prior_samples(prior, "a smiling head", 50, torch.Generator().manual_seed(0))
+    x = prior.samples("a smiling head", 50, torch.Generator().manual_seed(0))  # what FID compares against
     refs = prior.refs.images.reshape(len(prior.refs), -1)
     nearest = torch.cdist(x.reshape(50, -1), refs).argmin(1)
     assert x.shape == (50, 3, 16, 16)

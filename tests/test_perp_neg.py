@@ -8,16 +8,19 @@ import math
 import pytest
 import torch
 
-from t3d.priors.config import AnalyticConfig, GuidanceConfig, RunConfig
-from t3d.errors import T3dError
-from t3d.guidance.guide.perp_neg import (BACK, FRONT, OVERHEAD, SIDE, PerpNegGuide, mix_conditions, perp_neg_plan,
-                                   perpendicular_component)
-from t3d.guidance.step import ScoreDistillation
-from t3d.priors.analytic import AnalyticPrior
-from t3d.priors.references import ReferenceSet
+from t3d.cli import main
 from t3d.config import validate
+from t3d.errors import T3dError
+from t3d.guidance.guide.perp_neg import (FRONT, SIDE, PerpNegGuide, mix_conditions, perp_neg_plan,
+                                         perpendicular_component)
+from t3d.priors.analytic import AnalyticPrior
+from t3d.priors.config import AnalyticConfig
+from t3d.priors.references import ReferenceSet
 from t3d.prompts.views import ViewPrompts
 from t3d.scene.cameras import Cameras
+from tests.helpers.configs import distillation, run_config
+
+PERP_NEG = {"guidance.guide.kind": "perp_neg"}
 
 
 def f(a, b, c, r):
@@ -113,7 +116,7 @@ def _reference_eps(prior, views, x_t, t, cams, scale):
 
 def test_analytic_guide_one_call_and_matches_the_formula():
     prior = CountingPrior(toy_prior())
-    sds = ScoreDistillation(prior, GuidanceConfig(guidance_scale=7.5, perp_neg=True), "a head")
+    sds = distillation(prior, "a head", "sds", {**PERP_NEG, "guidance.guide.scale": 7.5})
     assert isinstance(sds.guide, PerpNegGuide)
     cams = cameras([10.0, 100.0, 170.0, 20.0], [0.0, 0.0, 0.0, 75.0])  # the last one is overhead
     image = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(1))
@@ -139,14 +142,17 @@ def test_analytic_interpolation_is_a_geometric_mixture_of_reference_weights():
     torch.testing.assert_close(mix_conditions(conds, torch.tensor([[1.0, 0.0]]))[0], conds[0])
 
 
-def test_disjoint_analytic_bins_are_refused():
+def test_disjoint_analytic_bins_are_refused(tmp_path, capsys):
     with pytest.raises(T3dError, match="adherence"):
-        ScoreDistillation(toy_prior(adherence=1.0), GuidanceConfig(perp_neg=True), "a head")
-    cfg = RunConfig(prompt="a head")
-    cfg.guidance.perp_neg, cfg.analytic.adherence = True, 1.0
-    with pytest.raises(T3dError, match="adherence below 1"):
-        validate(cfg)
-    cfg.analytic.adherence, cfg.guidance.view_prompts = 0.5, False
+        distillation(toy_prior(adherence=1.0), "a head", "sds", PERP_NEG)
+    # The prior decides whether its view conditionings can be interpolated, so a run finds out when
+    # its guide is built: still one line, exit 2, before the run folder is touched.
+    code = main(["generate", "a smiling head", "--perp-neg", "--adherence", "1", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and "adherence below 1" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()
+    cfg = run_config("sds", {**PERP_NEG, "prompts.view_prompts": False})
+    cfg.prompt = "a head"
     with pytest.raises(T3dError, match="view prompts"):
         validate(cfg)
 
@@ -157,8 +163,7 @@ def test_sd_guide_one_call_and_interpolated_clip_states(tmp_path_factory):
 
     inner = StableDiffusionPrior.from_parts("tiny-sd", **random_sd_parts(tmp_path_factory.mktemp("perp_sd_tok")))
     prior = CountingPrior(inner)
-    guide = PerpNegGuide(prior, GuidanceConfig(guidance_scale=7.5, perp_neg=True),
-                         ViewPrompts("a dog"))
+    guide = PerpNegGuide(prior, 7.5, ViewPrompts("a dog"))
     cams = cameras([45.0, 135.0])
     pos, _ = guide.conditions(cams)
     front, side, back = inner.embed(["a dog, front view", "a dog, side view", "a dog, back view"])

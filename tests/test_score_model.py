@@ -3,18 +3,23 @@ learns, batches its two branches correctly, lambda = 0 is VSD exactly, checkpoin
 and `t3d generate --method vsd/esd` runs end to end (with --resume continuing it exactly)."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from t3d.cli import main
-from t3d.priors.config import AnalyticConfig
-from t3d.guidance.step import ScoreDistillation, StepContext
+from t3d.config import preset
+from t3d.guidance.baseline.config import ScoreModelConfig
 from t3d.guidance.baseline.score_model import CameraScoreModel, camera_condition
+from t3d.guidance.step import ScoreDistillation, StepContext
 from t3d.priors.analytic import AnalyticPrior
+from t3d.priors.config import AnalyticConfig
 from tests.conftest import TINY_RUN
+from tests.helpers.configs import run_config
 
 PROMPT = "a smiling head"
 
@@ -26,8 +31,7 @@ def prior():
 
 def esd_cfg(lam=0.5, kind="network", **score):
     """The trainable backbone unless a test asks otherwise (the kernel one: test_kernel_score.py)."""
-    return GuidanceConfig(guidance_scale=7.5, baseline="score_model", esd_lambda=lam,
-                          score_model=ScoreModelConfig(kind=kind, **score))
+    return ScoreModelConfig(esd_lambda=lam, backbone=kind, **score)
 
 
 def cams(n=2, seed=0):
@@ -120,7 +124,7 @@ def test_esd_baseline_batches_both_branches_correctly(prior, kind):
 def _run_steps(prior, cfg, steps=4):
     """A 2D toy of the engine loop: an image parameter, guidance loss, Adam, guidance.update()."""
     torch.manual_seed(0)
-    sd = ScoreDistillation(prior, cfg, PROMPT)
+    sd = ScoreDistillation(prior, cfg.guidance, cfg.prompts, PROMPT)
     logit = torch.zeros(2, 3, 16, 16, requires_grad=True)
     opt = torch.optim.Adam([logit], lr=0.05)
     grads = []
@@ -135,22 +139,15 @@ def _run_steps(prior, cfg, steps=4):
 
 
 def test_esd_with_lambda_zero_is_vsd_exactly(prior):
-    from t3d.config import METHOD_PRESETS, RunConfig, apply_method_preset
-
-    vsd = RunConfig()
-    apply_method_preset(vsd, "vsd")
-    assert METHOD_PRESETS["esd"]["guidance.esd_lambda"] == 0.5 and vsd.guidance.esd_lambda == 0.0
-    esd0 = RunConfig()
-    apply_method_preset(esd0, "esd")
-    esd0.guidance.esd_lambda = 0.0
-    g_vsd, m_vsd = _run_steps(prior, vsd.guidance)
-    g_esd, m_esd = _run_steps(prior, esd0.guidance)
+    vsd = run_config("vsd")
+    assert preset("esd")["guidance"]["baseline"]["esd_lambda"] == 0.5 and vsd.guidance.baseline.esd_lambda == 0.0
+    esd0 = run_config("esd", {"guidance.baseline.esd_lambda": 0.0})
+    g_vsd, m_vsd = _run_steps(prior, vsd)
+    g_esd, m_esd = _run_steps(prior, esd0)
     assert all(torch.equal(a, b) for a, b in zip(g_vsd, g_esd))
     a, b = m_vsd.state_dict(), m_esd.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    esd_half = RunConfig()
-    apply_method_preset(esd_half, "esd")
-    g_half, _ = _run_steps(prior, esd_half.guidance)
+    g_half, _ = _run_steps(prior, run_config("esd"))
     assert not torch.equal(g_half[-1], g_vsd[-1])  # and lambda = 0.5 is something else
 
 
@@ -181,9 +178,9 @@ def test_generate_vsd_and_esd_write_the_usual_outputs(method, kind, tmp_path):
     assert (run / "previews" / "step_000004.png").is_file()
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert records[-1]["step"] == 4 and np.isfinite(records[-1]["loss"])
-    cfg = (run / "config.yaml").read_text()
-    assert "baseline: score_model" in cfg and f"esd_lambda: {0.5 if method == 'esd' else 0.0}" in cfg
-    assert f"kind: {kind}" in cfg
+    baseline = yaml.safe_load((run / "config.yaml").read_text())["guidance"]["baseline"]
+    assert baseline["kind"] == "score_model" and baseline["esd_lambda"] == (0.5 if method == "esd" else 0.0)
+    assert baseline["backbone"] == kind
     ck = load_file(run / "checkpoints" / "step_000004.safetensors")
     if kind == "network":
         assert any(k.startswith("guidance/score_model/weights/net.") for k in ck)
@@ -206,12 +203,12 @@ def test_esd_resume_equals_an_uninterrupted_run(tmp_path):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--method", "esd", "--esd-lambda", "1.5"], "--esd-lambda must be in [0, 1]"),
-    (["--method", "sds", "--esd-lambda", "0.5"], "needs the score-model baseline"),
-    (["--method", "vsd", "--uncond-prob", "-0.1"], "--uncond-prob must be in [0, 1]"),
+    (["--method", "esd", "--esd-lambda", "1.5"], "--esd-lambda (guidance.baseline.esd_lambda) must be between 0 and 1"),
+    (["--method", "sds", "--esd-lambda", "0.5"], "--esd-lambda is an option of baseline 'score_model'"),
+    (["--method", "vsd", "--uncond-prob", "-0.1"], "--uncond-prob (guidance.baseline.uncond_prob) must be between 0 and 1"),
     (["--method", "vsd", "--score-model", "lora"], "unknown score model 'lora'"),
-    (["--t-max-milestone", "0.2"], "--t-max-milestone expects FRACTION:VALUE"),
-    (["--resolution-milestone", "0.2:12.5"], "--resolution-milestone expects FRACTION:PIXELS"),
+    (["--t-max-milestone", "0.2"], "--t-max-milestone: a milestone is FRACTION:VALUE"),
+    (["--resolution-milestone", "0.2:12.5"], "--resolution-milestone: a resolution milestone is FRACTION:PIXELS"),
 ])
 def test_bad_score_model_flags_exit_2_with_one_line(flags, message, tmp_path, capsys):
     code = main(["generate", PROMPT, "--steps", "2", "--out", str(tmp_path / "run"), *flags])
@@ -223,9 +220,10 @@ def test_bad_score_model_flags_exit_2_with_one_line(flags, message, tmp_path, ca
 # ---------------------------------------------------------------- ProlificDreamer schedules
 
 def test_t_max_milestone_drops_t_max_after_its_fraction_of_the_run():
-    from t3d.guidance.timesteps import TimestepSchedule
+    from t3d.guidance.timesteps.config import TIMESTEPS
 
-    sched = TimestepSchedule(GuidanceConfig(t_max_milestone=(0.2, 0.5)), 1000)
+    cfg = run_config("sds", {"guidance.timesteps.max_milestone": (0.2, 0.5)}).guidance.timesteps
+    sched = TIMESTEPS.build(cfg, SimpleNamespace(prior=SimpleNamespace(num_train_timesteps=1000)))
     gen = torch.Generator().manual_seed(0)
     early, late = sched.sample(4000, 0.1, gen), sched.sample(4000, 0.2, gen)
     assert early.max() > 900 and early.min() >= 20

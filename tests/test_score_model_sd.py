@@ -7,9 +7,9 @@ import torch
 from safetensors.torch import load_file
 
 from t3d.cli import main
-from t3d.config import GuidanceConfig, ScoreModelConfig
-from t3d.guidance.step import StepContext
+from t3d.guidance.baseline.config import ScoreModelConfig
 from t3d.guidance.baseline.score_model import CameraScoreModel
+from t3d.guidance.step import StepContext
 from t3d.priors.stable_diffusion import StableDiffusionPrior
 from t3d.priors.tiny_sd import build_tiny_sd
 from t3d.scene.cameras import orbit_cameras
@@ -21,8 +21,7 @@ def sd_dir(tmp_path_factory):
 
 
 def cfg(rank=4):
-    return GuidanceConfig(guidance_scale=7.5, baseline="score_model", esd_lambda=0.5,
-                          score_model=ScoreModelConfig(lora_rank=rank, lr=1e-2, uncond_prob=0.0))
+    return ScoreModelConfig(esd_lambda=0.5, lora_rank=rank, lr=1e-2, uncond_prob=0.0)
 
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])

@@ -5,17 +5,22 @@ import json
 
 import pytest
 import torch
+import yaml
 
 from t3d.cli import main
-from t3d.priors.config import AnalyticConfig, GuidanceConfig, RunConfig, apply_method_preset
-from t3d.guidance.terms.convexity import ConvexityTerm, signed_convexity
-from t3d.priors.ddim import ddim_invert, ddim_sample, inversion_levels, noise_of
+from t3d.guidance.noise.config import InversionNoiseConfig
 from t3d.guidance.noise.inversion import InversionNoise
-from t3d.guidance.step import ScoreDistillation, StepContext
+from t3d.guidance.step import StepContext
+from t3d.guidance.terms.convexity import ConvexityTerm, signed_convexity
 from t3d.priors.analytic import AnalyticPrior
+from t3d.priors.config import AnalyticConfig
+from t3d.priors.ddim import ddim_invert, ddim_sample, inversion_levels
 from t3d.priors.references import ReferenceSet
 from t3d.scene.cameras import orbit_cameras
 from tests.conftest import TINY_RUN
+from tests.helpers.configs import distillation, run_config
+
+NO_VIEW_PROMPTS = {"prompts.view_prompts": False}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +42,7 @@ def test_ddim_round_trip_on_the_analytic_prior(head_prior):
     CFG 7.5 (its own sample): 0.035 with 100 steps, 0.19 with 9; the CFG-1 sample through CFG 7.5:
     0.47 with 100 steps (inversion error grows with CFG off the guided model's samples). The analytic prior's samples carry kernel noise (bandwidth 0.25) whose score is stiff
     near t = 0, which is what coarse grids miss; the error falls as the grid is refined."""
-    sd = ScoreDistillation(head_prior, GuidanceConfig(view_prompts=False), "a smiling head")
+    sd = distillation(head_prior, "a smiling head", "sds", NO_VIEW_PROMPTS)
     cams = orbit_cameras(2)
 
     def eps_at(scale):
@@ -82,8 +87,8 @@ class RecordingPrior:
 
 def test_inversion_noise_follows_the_paper(head_prior):
     prior = RecordingPrior(head_prior)
-    cfg = GuidanceConfig(guidance_scale=7.5, noise="inversion", view_prompts=False)
-    sd = ScoreDistillation(prior, cfg, "a smiling head")
+    sd = distillation(prior, "a smiling head", "sds", {"guidance.guide.scale": 7.5, "guidance.noise.kind": "inversion",
+                                                       **NO_VIEW_PROMPTS})
     assert isinstance(sd.noise, InversionNoise) and sd.noise.scale == -7.5  # -forward CFG by default
     x0 = head_prior.encode(torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(1)))
     ctx = StepContext(prior, orbit_cameras(3), 0.3, torch.Generator().manual_seed(2), x0)
@@ -91,18 +96,22 @@ def test_inversion_noise_follows_the_paper(head_prior):
     prior.calls.clear()
     n = sd.noise.sample(ctx)
     # int(10 t) = 5 inversion steps, each ONE prior call for all 3 cameras x 2 CFG branches.
-    assert [b for b, _ in prior.calls] == [6] * 5 and ctx.extras["inversion_steps"] == 5
+    assert [b for b, _ in prior.calls] == [6] * 5 and sd.noise.n_steps(ctx.t) == 5
     assert prior.calls[0][1].eq(0).all() and min(int(t.min()) for _, t in prior.calls) == 0
-    t_inv = ctx.extras["inversion_t"]
+    # The inverted level t + tau, replayed from the step's generator (tau is its first draw).
+    gen = torch.Generator().manual_seed(2)
+    tau = torch.rand(3, generator=gen) * (1.0 / 30.0)  # the same float ops as the source: bit-equal
+    t_inv = 500 + (tau * 1000).round().long()
     assert ((t_inv >= 500) & (t_inv <= 500 + 34)).all()  # t + tau, tau <= T/30
+    levels = inversion_levels(t_inv, 5)
+    # The source walked exactly these levels up to t + tau (the last call starts the final move);
+    # each call holds both CFG branches, so every level appears twice.
+    assert [t.tolist() for _, t in prior.calls] == [level.repeat(2).tolist() for level in levels[:-1]]
     assert ctx.t.eq(500).all()  # denoised at t, one step below the inverted level (eq. 4.6)
     # The noise is kappa^{t+tau} + 0.3 z: recompute kappa and compare.
-    gen = torch.Generator().manual_seed(2)
-    torch.rand(3, generator=gen)  # tau
     z = torch.randn(x0.shape, generator=gen)
-    levels = inversion_levels(t_inv, 5)
-    kappa = noise_of(head_prior, x0, ddim_invert(head_prior, lambda x, t: sd.guide.eps(x, t, ctx.cameras, scale=-7.5),
-                                                 x0, levels), t_inv)
+    kappa = head_prior.schedule.noise_of(
+        x0, ddim_invert(head_prior, lambda x, t: sd.guide.eps(x, t, ctx.cameras, scale=-7.5), x0, levels), t_inv)
     torch.testing.assert_close(n, kappa + 0.3 * z, atol=1e-4, rtol=1e-4)
 
 
@@ -112,16 +121,15 @@ def test_inverted_noise_nearly_solves_the_fixed_point_at_its_own_level(head_prio
     eps_p - n is smaller (exactly 0 for the exact kappa: a null update); lower down it is what
     drives eq. 4.6's update. Measured on a random (far from the prior) image, CFG 1, 60 inversion
     steps to 600: residual 14.0 at 600 vs 24.8 at 400."""
-    sd = ScoreDistillation(head_prior, GuidanceConfig(view_prompts=False), "a smiling head")
+    sd = distillation(head_prior, "a smiling head", "sds", NO_VIEW_PROMPTS)
     cams = orbit_cameras(2)
     eps = lambda x, t: sd.guide.eps(x, t, cams, scale=1.0)  # noqa: E731
     x0 = head_prior.encode(torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(3)))
     s, t = torch.full((2,), 600), torch.full((2,), 400)
-    kappa = noise_of(head_prior, x0, ddim_invert(head_prior, eps, x0, inversion_levels(s, 60)), s)
+    kappa = head_prior.schedule.noise_of(x0, ddim_invert(head_prior, eps, x0, inversion_levels(s, 60)), s)
 
     def residual(level):
-        x_t = head_prior.alphas_cumprod[level].sqrt().view(-1, 1, 1, 1) * x0 + \
-            (1 - head_prior.alphas_cumprod[level]).sqrt().view(-1, 1, 1, 1) * kappa
+        x_t = head_prior.schedule.add_noise(x0, kappa, level)
         return (eps(x_t, level) - kappa).norm().item()
 
     assert residual(s) < 0.7 * residual(t)
@@ -149,10 +157,10 @@ def high_frequency_energy(img):
     return (lap**2).mean().item()
 
 
-def optimise_2d(prior, cfg, seed, steps=100):
+def optimise_2d(prior, settings, seed, steps=100):
     """A single image as the 'scene' (no 3D). SGD with step 1 on the surrogate's target, so each
     step sets x0 to x0 - w(t)(eps_p - n) = the single-step denoised image: the paper's eq. 4.6."""
-    sd = ScoreDistillation(prior, cfg, "a toy")
+    sd = distillation(prior, "a toy", "sds", settings)
     x = (0.05 * torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(seed))).requires_grad_(True)
     opt = torch.optim.SGD([x], lr=x.numel())  # the loss is a mean over x.numel() values
     for step in range(steps):
@@ -171,15 +179,16 @@ def test_2d_sdi_ends_on_a_prior_sample_while_sds_blurs():
     prior = texture_prior()
     refs = prior.refs.images
     ref_hf = high_frequency_energy(refs)
-    common = dict(guidance_scale=7.5, view_prompts=False, weighting="sigma")
+    common = {"guidance.guide.scale": 7.5, "guidance.weighting": "sigma", **NO_VIEW_PROMPTS}
+    anneal = {"guidance.timesteps.kind": "anneal", "guidance.timesteps.t_range": (0.2, 0.98)}
     methods = {
-        "sds": GuidanceConfig(**common),
-        "sds_anneal": GuidanceConfig(**common, t_schedule="anneal", t_min=0.2),
-        "sdi": GuidanceConfig(**common, t_schedule="anneal", t_min=0.2, noise="inversion"),
+        "sds": common,
+        "sds_anneal": {**common, **anneal},
+        "sdi": {**common, **anneal, "guidance.noise.kind": "inversion"},
     }
     dist, hf = {}, {}
-    for name, cfg in methods.items():
-        images = [optimise_2d(prior, cfg, seed) for seed in range(3)]
+    for name, settings in methods.items():
+        images = [optimise_2d(prior, settings, seed) for seed in range(3)]
         dist[name] = sum(((im - refs) ** 2).flatten(1).mean(1).sqrt().min().item() for im in images) / 3
         hf[name] = sum(high_frequency_energy(im) for im in images) / 3 / ref_hf
     assert dist["sdi"] < 0.002 and dist["sdi"] < 0.1 * dist["sds"]
@@ -224,13 +233,12 @@ def test_convexity_is_positive_on_a_rendered_sphere_and_negative_when_hollow():
 
 
 def test_sdi_preset_and_composition():
-    cfg = RunConfig()
-    apply_method_preset(cfg, "sdi")
-    g = cfg.guidance
-    assert (g.guidance_scale, g.noise, g.t_schedule, g.t_min, g.t_max) == (7.5, "inversion", "anneal", 0.2, 0.98)
-    assert (g.convexity, g.convexity_until, g.weighting) == (0.1, 0.4, "sigma")
-    assert g.inversion.scale is None and g.inversion.steps_per_t == 10 and g.inversion.extra_noise == 0.3
-    assert abs(g.inversion.tau - 1 / 30) < 1e-12
+    g = run_config("sdi").guidance
+    assert (g.guide.scale, g.noise.kind, g.timesteps.kind, g.timesteps.t_range) == (7.5, "inversion", "anneal", (0.2, 0.98))
+    assert (g.terms.convexity.weight, g.terms.convexity.until, g.weighting) == (0.1, 0.4, "sigma")
+    assert isinstance(g.noise, InversionNoiseConfig)
+    assert g.noise.scale is None and g.noise.steps_per_t == 10 and g.noise.extra_noise == 0.3
+    assert g.noise.tau == 1 / 30  # the default is the expression 1.0 / 30.0 itself
 
 
 def test_bad_noise_flag_is_one_line(tmp_path, capsys):
@@ -245,8 +253,9 @@ def test_generate_sdi_on_the_analytic_prior(tmp_path):
                  "--out", str(run), "--no-video", "--no-mesh", *TINY_RUN]) == 0
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert records[-1]["step"] == 5
-    cfg = (run / "config.yaml").read_text()
-    assert "noise: inversion" in cfg and "score_clip:" in cfg and "method: sdi" in cfg
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["guidance"]["noise"]["kind"] == "inversion" and cfg["method"] == "sdi"
+    assert cfg["guidance"]["post"]["score_clip"] == [2.0, 8.0]
 
 
 def test_generate_sdi_with_a_tiny_sd_folder(tmp_path_factory, tmp_path):

@@ -2,11 +2,11 @@
 
 import torch
 
-from t3d.priors.config import AnalyticConfig, GuidanceConfig
-from t3d.guidance.step import ScoreDistillation
 from t3d.priors.analytic import AnalyticPrior
 from t3d.priors.references import ReferenceSet
+from t3d.priors.config import AnalyticConfig
 from t3d.scene.cameras import orbit_cameras
+from tests.helpers.configs import distillation
 
 
 def prior_with(images, bandwidth=0.0):
@@ -19,7 +19,7 @@ def prior_with(images, bandwidth=0.0):
 def test_one_sds_step_moves_the_image_toward_a_single_reference():
     target = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     prior = prior_with(target)
-    sds = ScoreDistillation(prior, GuidanceConfig(guidance_scale=1.0, view_prompts=False), "a toy")
+    sds = distillation(prior, "a toy", "sds", {"guidance.guide.scale": 1.0, "prompts.view_prompts": False})
     image = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
     before = (image - target).norm().item()
     loss, _ = sds.loss(image, orbit_cameras(1), 0.0, torch.Generator().manual_seed(2))
@@ -36,7 +36,7 @@ def test_one_sds_step_moves_the_image_toward_a_single_reference():
 def test_sds_loss_decreases_on_a_2d_toy():
     refs = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     prior = prior_with(refs, bandwidth=0.05)
-    sds = ScoreDistillation(prior, GuidanceConfig(guidance_scale=1.0, view_prompts=False), "a toy")
+    sds = distillation(prior, "a toy", "sds", {"guidance.guide.scale": 1.0, "prompts.view_prompts": False})
     logit = torch.zeros(1, 3, 8, 8, requires_grad=True)
     opt = torch.optim.Adam([logit], lr=0.05)
     gen = torch.Generator().manual_seed(3)
@@ -52,7 +52,7 @@ def test_sds_loss_decreases_on_a_2d_toy():
 
 
 def test_score_clip_bounds_the_gradient():
-    from t3d.guidance.postprocess import ScoreClip
+    from t3d.guidance.post.score_clip import ScoreClip
 
     clip = ScoreClip(0.5, 2.0)
     assert clip.threshold(0.0) == 0.5 and clip.threshold(0.5) == 1.25 and clip.threshold(1.0) == 2.0

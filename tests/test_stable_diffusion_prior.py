@@ -12,7 +12,7 @@ import torch
 
 from t3d.cli import main
 from t3d.errors import T3dError
-from t3d.priors.base import Prior, add_noise, guided_eps, predict_x0
+from t3d.priors.base import Prior, guided_eps
 from t3d.priors.stable_diffusion import (DEFAULT_SD_MODEL, StableDiffusionPrior, default_sd_model,
                                          fit_rgb_to_latent, resolve_dtype)
 from t3d.priors.tiny_sd import build_tiny_sd
@@ -120,7 +120,7 @@ def test_eps_and_x0_follow_the_schedulers_own_formulas(kind, tiny_eps_dir, tiny_
     noise = torch.randn(4, 4, 16, 16, generator=g)
     t = torch.tensor([20, 400, 700, 999])
     x_t = sched.add_noise(x0, noise, t)
-    torch.testing.assert_close(add_noise(prior, x0, noise, t), x_t)
+    torch.testing.assert_close(prior.schedule.add_noise(x0, noise, t), x_t)
     target = noise if kind == "epsilon" else sched.get_velocity(x0, noise, t)
     monkeypatch.setattr(prior, "unet", _OracleUNet(x_t, target))
 
@@ -128,7 +128,7 @@ def test_eps_and_x0_follow_the_schedulers_own_formulas(kind, tiny_eps_dir, tiny_
     torch.testing.assert_close(eps, noise, atol=1e-5, rtol=1e-5)
     if kind == "v_prediction":
         assert not torch.allclose(target, noise, atol=1e-2)  # so the conversion did something
-    x0_hat = predict_x0(prior, x_t, eps, t)
+    x0_hat = prior.schedule.predict_x0(x_t, eps, t)
     prior.scheduler.set_timesteps(50)
     for i in range(4):
         ddim_x0 = prior.scheduler.step(target[i:i + 1], int(t[i]), x_t[i:i + 1]).pred_original_sample
@@ -361,11 +361,12 @@ def test_generate_with_a_missing_sd_folder_exits_2_with_one_line(tmp_path, capsy
 
 def test_factory_passes_the_config_sd_knobs(tiny_eps_dir):
     from t3d.config import RunConfig
+    from t3d.priors.config import SDConfig
     from t3d.priors.factory import build_prior
 
     cfg = RunConfig(prompt="a cat", model=str(tiny_eps_dir))
-    assert build_prior(cfg, torch.device("cpu")).latent_mode == "vae"  # works with or without cfg.sd
-    cfg.sd = SimpleNamespace(dtype="bf16", latent_mode="rgb", vae_checkpointing=True)
+    assert build_prior(cfg, torch.device("cpu")).latent_mode == "vae"  # the default sd section
+    cfg.sd = SDConfig(dtype="bf16", latent_mode="rgb", vae_checkpointing=True)
     prior = build_prior(cfg, torch.device("cpu"))
     assert isinstance(prior, StableDiffusionPrior)
     assert prior.latent_mode == "rgb" and prior.dtype == torch.bfloat16 and prior.image_size == 16
@@ -375,6 +376,9 @@ def test_factory_passes_the_config_sd_knobs(tiny_eps_dir):
 def test_sd_flags_reach_the_prior_and_the_saved_config(tiny_eps_dir, tmp_path, capsys):
     import yaml
 
+    from t3d.config import load_config
+    from t3d.priors.factory import build_prior
+
     out = tmp_path / "run"
     code = main(["generate", "a cat", "--model", str(tiny_eps_dir), "--steps", "1", "--out", str(out),
                  "--resolution", "16", "--batch", "1", "--latent-mode", "rgb", "--sd-dtype", "fp32",
@@ -382,8 +386,12 @@ def test_sd_flags_reach_the_prior_and_the_saved_config(tiny_eps_dir, tmp_path, c
                  "--set", "field.grid_resolution=16", "--set", "render.samples_per_ray=16"])
     assert code == 0, capsys.readouterr().err
     sd = yaml.safe_load((out / "config.yaml").read_text())["sd"]
-    assert sd["latent_mode"] == "rgb" and sd["dtype"] == "fp32"
-    assert sd["attention_slicing"] is True and sd["vae_checkpointing"] is True
+    # --low-vram is saved as itself; the prior turns it into sliced attention + VAE checkpointing.
+    assert sd["latent_mode"] == "rgb" and sd["dtype"] == "fp32" and sd["low_vram"] is True
+    prior = build_prior(load_config(out / "config.yaml"), torch.device("cpu"))
+    assert prior.latent_mode == "rgb" and prior.dtype == torch.float32
+    assert prior.vae.encoder.gradient_checkpointing
+    assert any("Sliced" in type(p).__name__ for p in prior.unet.attn_processors.values())
 
 
 def test_unknown_sd_flag_values_exit_2(tiny_eps_dir, tmp_path, capsys):

@@ -2,18 +2,28 @@
 
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from t3d.priors.config import AnalyticConfig, GuidanceConfig, RectifierConfig
-from t3d.guidance.pose.classifier import PoseClassifier, entropy, pose_class_of
+from t3d.evaluate.formulas import entropy
+from t3d.guidance.pose.classifier import PoseClassifier, pose_class_of
+from t3d.guidance.pose.config import RectifierConfig
 from t3d.guidance.pose.features import Dinov2PoseFeatures, PixelPatchFeatures, save_tiny_dinov2
-from t3d.guidance.pose.templates import reference_templates
 from t3d.guidance.pose.rectifier import PoseMarginals
-from t3d.guidance.timesteps import TimestepSchedule, bnf_range
+from t3d.guidance.pose.templates import reference_templates
+from t3d.guidance.timesteps.config import TIMESTEPS
+from t3d.guidance.timesteps.schedules import bnf_range
 from t3d.priors.analytic import AnalyticPrior
+from t3d.priors.config import AnalyticConfig
 from t3d.prompts.auxiliary import with_auxiliary_views
+from tests.helpers.configs import distillation, run_config
+
+
+def histogram_entropy(counts: torch.Tensor) -> float:
+    """Entropy (nats) of a histogram of counts; log K is the uniform maximum."""
+    return float(entropy(counts / counts.sum()))
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +40,7 @@ def test_classifier_accuracy_on_held_out_analytic_views(analytic32):
     per_class = torch.zeros(4)
     per_class_n = torch.zeros(4)
     for gi, name in enumerate(refs.group_names):
-        images, labels = analytic_templates(analytic32, name, 4, keep=train)
+        images, labels = reference_templates(analytic32, name, 4, keep=train[refs.group == gi])
         clf = PoseClassifier(PixelPatchFeatures(refs.images.mean(0)), images, labels, 4)
         test = ~train & (refs.group == gi)
         truth = pose_class_of(refs.azimuth[test], 4)
@@ -46,7 +56,7 @@ def test_classifier_accuracy_on_held_out_analytic_views(analytic32):
 
 def test_classifier_probabilities_and_gradient(analytic32):
     refs = analytic32.refs
-    images, labels = analytic_templates(analytic32, "head", 4)
+    images, labels = reference_templates(analytic32, "head", 4)
     clf = PoseClassifier(PixelPatchFeatures(refs.images.mean(0)), images, labels, 4)
     x = refs.images[:3].clone().requires_grad_(True)
     p = clf.probs(x)
@@ -71,7 +81,8 @@ def test_bnf_schedule_goes_forth_and_back():
     assert bnf_range(0.3, 2, 0.02, 0.98) == (0.02, 0.98)
     assert bnf_range(0.6, 2, 0.02, 0.98) == (0.02, 0.98)
     assert bnf_range(0.9, 2, 0.02, 0.98) == (0.02, 0.5)
-    sched = TimestepSchedule(GuidanceConfig(t_schedule="bnf", bnf_intervals=4), 1000)
+    cfg = run_config("sds", {"guidance.timesteps.kind": "bnf", "guidance.timesteps.intervals": 4}).guidance.timesteps
+    sched = TIMESTEPS.build(cfg, SimpleNamespace(prior=SimpleNamespace(num_train_timesteps=1000)))
     gen = torch.Generator().manual_seed(0)
     early = sched.sample(256, 0.05, gen)
     late = sched.sample(256, 0.99, gen)
@@ -106,11 +117,10 @@ def test_auxiliary_views_widen_the_analytic_prior(analytic32):
 
 
 def _usd_guidance(prior, mode):
-    from t3d.guidance.step import ScoreDistillation
-
-    cfg = GuidanceConfig(guidance_scale=7.5, baseline="score_model", view_prompts=False, aux_views=("side", "back"))
-    cfg.rectifier.enabled, cfg.rectifier.mode = True, mode
-    return ScoreDistillation(prior, cfg, "a head")
+    return distillation(prior, "a head", "sds", {
+        "guidance.guide.scale": 7.5, "guidance.baseline.kind": "score_model", "prompts.view_prompts": False,
+        "prompts.aux_views": ("side", "back"), "guidance.terms.rectifier.enabled": True,
+        "guidance.terms.rectifier.mode": mode})
 
 
 @pytest.mark.parametrize("mode", ["exact", "stopgrad"])
@@ -170,7 +180,7 @@ def test_generate_usd_on_tiny_sd_and_tiny_dinov2(tmp_path):
                       "--rectifier-mode", "stopgrad", "--steps", "2", "-o", str(out), "--no-video", "--no-mesh",
                       "--resolution", "16", "--batch", "1", "--preview-every", "0",
                       "--set", "field.grid_resolution=16", "--set", "render.samples_per_ray=16",
-                      "--set", "guidance.rectifier.template_steps=2"], tmp_path)
+                      "--set", "guidance.terms.rectifier.template_steps=2"], tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (out / "checkpoints" / "step_000002.safetensors").exists()
 
@@ -186,8 +196,10 @@ def _particles_2d(front_mass, usd=False, classifier="posterior", mode="exact", s
     from tests.helpers.particles2d import nearest_reference_pose, optimise_particles
 
     prior = AnalyticPrior(AnalyticConfig(resolution=16, azimuth_step=30.0, jitter_copies=1, front_mass=front_mass))
-    cfg = GuidanceConfig(guidance_scale=1.0, baseline="score_model", view_prompts=False, t_schedule="bnf",
-                         rectifier=RectifierConfig(enabled=usd, classifier=classifier, mode=mode))
+    cfg = run_config("sds", {
+        "guidance.guide.scale": 1.0, "guidance.baseline.kind": "score_model", "prompts.view_prompts": False,
+        "guidance.timesteps.kind": "bnf", "guidance.terms.rectifier.enabled": usd,
+        "guidance.terms.rectifier.classifier": classifier, "guidance.terms.rectifier.mode": mode})
     images, _ = optimise_particles(prior, cfg, "a head", particles=12, steps=steps, seed=seed)
     return torch.bincount(nearest_reference_pose(prior, images, "a head", 4), minlength=4).float()
 
@@ -199,9 +211,9 @@ def test_2d_vsd_particles_follow_the_prior_bias_and_its_absence():
     """VSD samples the prior's pose distribution: 90% front mass -> (nearly) all particles front;
     an unbiased prior -> a spread histogram (so the bias below is the prior's, not the setup's)."""
     biased = _particles_2d(0.9)
-    assert biased[0] >= 10 and entropy(biased) < 0.5 * LOG_K, biased
+    assert biased[0] >= 10 and histogram_entropy(biased) < 0.5 * LOG_K, biased
     unbiased = _particles_2d(0.25)
-    assert unbiased[0] <= 6 and entropy(unbiased) > 0.8 * LOG_K, unbiased
+    assert unbiased[0] <= 6 and histogram_entropy(unbiased) > 0.8 * LOG_K, unbiased
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -211,8 +223,8 @@ def test_2d_usd_with_the_exact_pose_posterior_makes_the_histogram_near_uniform(s
     histogram into a near-uniform one (measured [6, 2, 1, 3] and [5, 2, 2, 3])."""
     vsd = _particles_2d(0.9, seed=seed)
     usd = _particles_2d(0.9, usd=True, seed=seed)
-    assert entropy(usd) > 0.8 * LOG_K, usd
-    assert entropy(usd) > entropy(vsd) + 0.5 * LOG_K, (vsd, usd)
+    assert histogram_entropy(usd) > 0.8 * LOG_K, usd
+    assert histogram_entropy(usd) > histogram_entropy(vsd) + 0.5 * LOG_K, (vsd, usd)
     assert (usd > 0).all(), usd  # every pose class is reached
 
 
@@ -223,7 +235,7 @@ def test_2d_usd_with_the_template_classifier_moves_particles_off_the_front():
     [10, 0, 1, 1] at seed 0, entropy 0.57 vs 1.20; README, USD)."""
     vsd = _particles_2d(0.9)
     usd = _particles_2d(0.9, usd=True, classifier="templates")
-    assert usd[0] <= 11 and entropy(usd) > entropy(vsd) + 0.2, (vsd, usd)
+    assert usd[0] <= 11 and histogram_entropy(usd) > histogram_entropy(vsd) + 0.2, (vsd, usd)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -235,7 +247,7 @@ def test_2d_usd_through_the_tweedie_estimate_barely_rectifies_even_with_a_perfec
     VSD's (measured [12, 0, 0, 0] at seeds 0 and 1). This is why the template classifier's partial
     correction is not a classifier defect (README, USD)."""
     usd_x0 = _particles_2d(0.9, usd=True, classifier="posterior-x0", seed=seed)
-    assert usd_x0[0] >= 10 and entropy(usd_x0) < 0.5 * LOG_K, usd_x0
+    assert usd_x0[0] >= 10 and histogram_entropy(usd_x0) < 0.5 * LOG_K, usd_x0
 
 
 def test_clean_pose_posterior_classifies_references_by_their_pose(analytic32):
@@ -285,7 +297,7 @@ def test_pose_posterior_classifier_is_refused_without_the_analytic_prior(tmp_pat
     done = _generate(["a dog", "--method", "usd", "--model", str(sd), "--pose-classifier", classifier,
                       "--steps", "1", "-o", str(tmp_path / "r"), "--no-video", "--no-mesh"], tmp_path)
     assert done.returncode == 2, done.stderr[-2000:]
-    assert "needs the analytic prior" in done.stderr and "Traceback" not in done.stderr
+    assert "needs a prior with an exact pose posterior" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_unknown_pose_classifier_is_one_line_error(tmp_path):

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import torch
 
-from t3d.config import GuidanceConfig
+from t3d.config import RunConfig
 from t3d.guidance.pose.classifier import pose_class_of
 from t3d.guidance.step import ScoreDistillation
 from t3d.scene.cameras import Cameras
 
 
-def optimise_particles(prior, cfg: GuidanceConfig, prompt: str, particles: int = 12, steps: int = 300,
+def optimise_particles(prior, cfg: RunConfig, prompt: str, particles: int = 12, steps: int = 300,
                        lr: float = 0.05, seed: int = 0,
                        init_std: float = 1.0) -> tuple[torch.Tensor, ScoreDistillation]:
-    """Optimise `particles` images (all in every step) with the guidance `cfg`; returns them in [0, 1].
+    """Optimise `particles` images (all in every step) with the guidance and prompts of `cfg`;
+    returns them in [0, 1].
 
     All particles share ONE camera: appendix E's particles are plain images with no pose, and
     VSD's eps_phi must model the particles' joint distribution (that is its repulsion between
@@ -40,7 +41,7 @@ def optimise_particles(prior, cfg: GuidanceConfig, prompt: str, particles: int =
     logits = torch.nn.Parameter(init_std * torch.randn(particles, 3, size, size, generator=gen))
     az = torch.zeros(particles)
     cams = Cameras(az, torch.full_like(az, 10.0), torch.full_like(az, 2.0), torch.full_like(az, 45.0))
-    guidance = ScoreDistillation(prior, cfg, prompt)
+    guidance = ScoreDistillation(prior, cfg.guidance, cfg.prompts, prompt)
     opt = torch.optim.Adam([logits], lr=lr)
     for step in range(steps):
         step_gen = torch.Generator().manual_seed(seed * 1_000_003 + step + 1)
