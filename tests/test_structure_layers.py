@@ -65,3 +65,23 @@ def test_generic_pieces_never_ask_which_prior_they_have():
         offenders += [f"{path.relative_to(ROOT)}:{i + 1}" for i, line in enumerate(path.read_text().splitlines())
                       if identity.search(line)]
     assert offenders == []
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a markdown heading."""
+    return re.sub(r"[^a-z0-9 -]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_docs_reference_in_the_code_exists():
+    reference = re.compile(r"docs/([a-z0-9-]+\.md)(?:#([a-z0-9-]+))?")
+    missing = []
+    for path in [*PACKAGE.rglob("*.py"), *(ROOT / "examples").glob("*"), *(ROOT / "tests").rglob("*.py")]:
+        for page, anchor in reference.findall(path.read_text()) if path.is_file() else []:
+            doc = ROOT / "docs" / page
+            if not doc.is_file():
+                missing.append(f"{path.relative_to(ROOT)}: docs/{page}")
+                continue
+            anchors = {_anchor(line.lstrip("#")) for line in doc.read_text().splitlines() if line.startswith("#")}
+            if anchor and anchor not in anchors:
+                missing.append(f"{path.relative_to(ROOT)}: docs/{page}#{anchor}")
+    assert missing == []
