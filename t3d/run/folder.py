@@ -45,7 +45,7 @@ def check_new_run_dir(out: Path, overwrite: bool) -> None:
     """Refuse an --out that would destroy something (called before anything is loaded)."""
     if out.exists() and not out.is_dir():
         raise T3dError(f"output path {out} exists and is not a folder; choose another --out")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(p.name != ".t3d.lock" for p in out.iterdir()):
         if not (out / CONFIG_FILE).exists():
             raise T3dError(f"output folder {out} holds files that are not a t3d run; choose another --out")
         if not overwrite:
