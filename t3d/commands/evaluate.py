@@ -19,9 +19,10 @@ def run_evaluate(runs: list[Path], opts, compare: Optional[Path], as_json: bool,
     import json
 
     from t3d.evaluate.report import metrics_table
-    from t3d.evaluate.runner import compare_sheet, evaluate_run
+    from t3d.evaluate.runner import check_options, compare_sheet, evaluate_run
     from t3d.video import save_png
 
+    check_options(opts)
     for run in runs:
         if not Path(run).exists():
             raise T3dError(f"no run folder or checkpoint at {run}")

@@ -15,7 +15,7 @@ from typing import Any, Optional
 from rich.console import Console
 
 from t3d.config import RunConfig, build_config, validate
-from t3d.errors import T3dError
+from t3d.errors import T3dError, WriteError
 from t3d.run.folder import check_new_run_dir, default_run_dir, load_run_config, save_config
 from t3d.run.lock import RunLock, check_not_busy
 from t3d.scene.budget import check_device_memory, check_host_memory
@@ -132,6 +132,14 @@ def run_generate(req: GenerateRequest, console: Console) -> Path:
     return run_dir
 
 
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Temporary files a killed writer left (t3d.io.atomic_path names them .<stem>.<random>.tmp<suffix>);
+    only called under the run's lock, when no other writer can own them."""
+    for folder in (run_dir, run_dir / "checkpoints", run_dir / "previews"):
+        for path in folder.glob(".*.tmp*") if folder.is_dir() else ():
+            path.unlink(missing_ok=True)
+
+
 def start_or_resume(req: GenerateRequest, cfg: RunConfig, run_dir: Path, trainer, console: Console) -> bool:
     """Under the run's lock: prepare a new folder, or load the newest verified checkpoint and cut
     the log back to it. False when a resumed run has nothing left to train."""
@@ -142,6 +150,7 @@ def start_or_resume(req: GenerateRequest, cfg: RunConfig, run_dir: Path, trainer
     if req.resume is None:
         prepare_new_run_dir(run_dir, req.overwrite)  # checked again: the folder may have changed meanwhile
     else:
+        remove_stale_temporaries(run_dir)
         loaded = ckpt.load_newest_verified(run_dir, set_aside=True, note=lambda line: console.print(line, markup=False))
         if loaded is not None:
             trainer.load(loaded)
@@ -165,5 +174,7 @@ def finish_outputs(scene, run_dir: Path, cfg: RunConfig, video: bool, mesh: bool
         try:
             path = export_scene_mesh(scene, run_dir / f"mesh.{cfg.output.mesh_format}")
             console.print(f"mesh: {path}")
+        except WriteError:
+            raise
         except T3dError as exc:  # an empty field is a result worth keeping, not a crash
             console.print(f"mesh skipped: {exc}")

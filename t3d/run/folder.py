@@ -36,6 +36,8 @@ def default_run_dir(cfg: RunConfig) -> Path:
 
 def run_dir_of(target: Path) -> Path:
     """The run folder of a run folder or of one of its checkpoint files."""
+    if not target.exists():
+        raise T3dError(f"no run folder or checkpoint at {target}")
     if target.is_dir():
         return target
     return target.parent.parent if target.parent.name == CHECKPOINT_DIR else target.parent

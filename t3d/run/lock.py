@@ -87,5 +87,9 @@ def lock_if_inside(run_dir: Path, out: Path, command: str):
     rendering a running run's checkpoint to a file elsewhere needs no lock."""
     import contextlib
 
+    from t3d.errors import T3dError
+
+    if not Path(run_dir).is_dir():
+        raise T3dError(f"no run folder or checkpoint at {run_dir}")
     inside = Path(out).resolve().is_relative_to(Path(run_dir).resolve())
     return RunLock(run_dir, command) if inside else contextlib.nullcontext()
