@@ -7,16 +7,16 @@ what an uninterrupted one would, on any device.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
 
 import torch
 
-from t3d.errors import T3dError, TrainingDiverged
+from t3d.errors import T3dError, TrainingDiverged, WriteError
 from t3d.guidance.step import ScoreDistillation
 from t3d.run import checkpoint as ckpt
+from t3d.run.log import RunLog
 from t3d.scene.cameras import CameraRanges, sample_cameras
 from t3d.scene.render import RenderOutput
 from t3d.scene.scene import Scene
@@ -80,14 +80,16 @@ class Trainer:
                                     {"skipped": self.skipped, "prompt": self.cfg.prompt},
                                     keep=self.cfg.output.keep_checkpoints)
 
-    def load(self, path: Path) -> None:
-        tensors, meta = ckpt.read_checkpoint(path)
+    def load(self, loaded: "ckpt.Loaded") -> None:
+        """Continue from a verified checkpoint (t3d.run.checkpoint.load_newest_verified)."""
+        tensors, meta = loaded.tensors, loaded.meta
         try:
             self.scene.load(tensors)
             self.guidance.load_state_dict(split_state(tensors, "guidance"))
             self.optimizer.load_state_dict(unflatten_optimizer(split_state(tensors, "optim"), meta["param_groups"]))
         except (RuntimeError, KeyError, ValueError) as exc:
-            raise T3dError(f"checkpoint {path} does not match this run's config ({str(exc).splitlines()[0][:100]})") from None
+            raise T3dError(f"checkpoint {loaded.path} does not match this run's config "
+                           f"({str(exc).splitlines()[0][:100]})") from None
         self.step, self.skipped = int(meta["step"]), int(meta.get("skipped", 0))
 
     # ------------------------------------------------------------------ training
@@ -136,42 +138,62 @@ class Trainer:
         return {"loss": loss.item(), "t": stats.t_mean, "grad_norm": stats.grad_norm, **stats.terms, **updates}
 
     def train(self, console=None) -> None:
+        """Train to cfg.steps: log every 10 steps (and every skipped step), previews and
+        checkpoints on their cadence, a final checkpoint; Ctrl-C saves one and stops."""
         from t3d.progress import TrainingProgress
-        from t3d.previews import save_preview
 
-        cfg = self.cfg
-        log_path = self.run_dir / "log.jsonl"
-        bad_in_row = 0
-        progress = TrainingProgress(cfg.steps, self.step, console)
-        started = time.perf_counter()
+        progress = TrainingProgress(self.cfg.steps, self.step, console)
         try:
-            with progress, open(log_path, "a") as log:
-                while self.step < cfg.steps:
-                    record = self.train_step()
-                    if record is None:
-                        self.skipped += 1
-                        bad_in_row += 1
-                        log.write(json.dumps({"step": self.step, "skipped": True, "skipped_total": self.skipped}) + "\n")
-                        if bad_in_row >= cfg.max_bad_steps:
-                            last = ckpt.list_checkpoints(self.run_dir)
-                            where = f"last good checkpoint: {last[-1]}" if last else "no checkpoint was written"
-                            raise TrainingDiverged(
-                                f"stopped at step {self.step}: {bad_in_row} steps in a row had a non-finite "
-                                f"loss or gradient ({where}); try a lower learning rate or guidance scale")
-                        continue
-                    bad_in_row = 0
-                    self.step += 1
-                    record.update(step=self.step, seconds=round(time.perf_counter() - started, 3))
-                    if self.step % 10 == 0 or self.step == cfg.steps:
-                        log.write(json.dumps(record) + "\n")
-                    progress.advance(self.step, record["loss"])
-                    if cfg.output.preview_every > 0 and self.step % cfg.output.preview_every == 0:
-                        save_preview(self.scene, self.run_dir, self.step)
-                    if cfg.output.checkpoint_every > 0 and self.step % cfg.output.checkpoint_every == 0:
-                        self.save()
+            with progress, RunLog(self.run_dir) as log:
+                self._loop(log, progress)
+                if not self._saved(self.step):
+                    self._checkpoint(log)
         except KeyboardInterrupt:
             path = self.save()
             raise Interrupted(f"interrupted at step {self.step}; saved {path}; continue with "
                               f"t3d generate --resume {self.run_dir}") from None
-        if not ckpt.list_checkpoints(self.run_dir) or ckpt.latest_checkpoint(self.run_dir).name != ckpt.checkpoint_name(self.step):
-            self.save()
+
+    def _loop(self, log: RunLog, progress) -> None:
+        from t3d.previews import save_preview
+
+        cfg, bad_in_row, started = self.cfg, 0, time.perf_counter()
+        while self.step < cfg.steps:
+            record = self.train_step()
+            if record is None:
+                self.skipped += 1
+                bad_in_row += 1
+                log.write({"step": self.step, "skipped": True, "skipped_total": self.skipped})
+                if bad_in_row >= cfg.max_bad_steps:
+                    raise TrainingDiverged(
+                        f"stopped at step {self.step}: {bad_in_row} steps in a row had a non-finite loss or "
+                        f"gradient ({self._last_good()}); try a lower learning rate or guidance scale")
+                continue
+            bad_in_row = 0
+            self.step += 1
+            record.update(step=self.step, seconds=round(time.perf_counter() - started, 3))
+            if self.step % 10 == 0 or self.step == cfg.steps:
+                log.write(record)
+            progress.advance(self.step, record["loss"])
+            if cfg.output.preview_every > 0 and self.step % cfg.output.preview_every == 0:
+                self._guard(lambda: save_preview(self.scene, self.run_dir, self.step))
+            if cfg.output.checkpoint_every > 0 and self.step % cfg.output.checkpoint_every == 0:
+                self._checkpoint(log)
+
+    def _checkpoint(self, log: RunLog) -> None:
+        log.sync()  # the records up to this checkpoint are on disk before it is
+        self._guard(self.save)
+
+    def _guard(self, write) -> None:
+        """A failed write (disk full...) stops the run with one line that names what is still good."""
+        try:
+            write()
+        except WriteError as exc:
+            raise WriteError(f"{exc}; {self._last_good()}") from None
+
+    def _last_good(self) -> str:
+        found = ckpt.list_checkpoints(self.run_dir)
+        return f"last good checkpoint: {found[-1]}" if found else "no checkpoint was written"
+
+    def _saved(self, step: int) -> bool:
+        found = ckpt.list_checkpoints(self.run_dir)
+        return bool(found) and found[-1].name == ckpt.checkpoint_name(step)

@@ -1,4 +1,9 @@
-"""Atomic file writes: a kill at any moment leaves either the old file or the new one, never half."""
+"""File writes that never leave half a file: a kill, a full disk or an I/O error at any moment
+leaves either the old file or the new one, one clear error line, and no temporary file behind.
+
+New files get the permissions any other tool would give them (0666 minus the user's umask),
+not the 0600 of a temporary file.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,34 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from t3d.errors import T3dError
+from t3d.errors import T3dError, WriteError
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()  # read once at import: changing it is process-wide and not thread-safe
+
+
+def write_failed(path: Path, exc: OSError) -> WriteError:
+    return WriteError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (a crash after it must not resurrect the old file)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # some filesystems do not open directories; the rename itself is still atomic
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -16,23 +48,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success it is fsynced and renamed onto `path`.
 
     The temporary file keeps `path`'s suffix because some writers (trimesh, imageio) pick the
-    format from it.
+    format from it. Any OSError while writing becomes a WriteError naming `path`.
     """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     except OSError as exc:
-        raise T3dError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+        raise WriteError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, 0o666 & ~UMASK)
         os.replace(tmp_path, path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        raise write_failed(path, exc) from None
     finally:
-        if tmp_path.exists():
+        with contextlib.suppress(OSError):
             tmp_path.unlink()
 
 

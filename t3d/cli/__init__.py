@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from t3d.errors import T3dError
@@ -20,7 +21,8 @@ def fail(message: str, code: int = 2) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: turns every user error into one line on stderr and exit code 2."""
+    """Entry point: every error becomes one line on stderr and a documented exit code (t3d/errors.py);
+    an unexpected one (a bug) exits 70 with its traceback saved to a file (T3D_DEBUG=1 raises it)."""
     import typer
 
     from t3d.cli.app import app
@@ -42,5 +44,39 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, Abort):
         print("t3d: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # an environment problem or a bug that no command turned into a T3dError
+        if os.environ.get("T3D_DEBUG", "") not in ("", "0"):
+            raise
+        return fail(unexpected(exc), 2 if isinstance(exc, (OSError, MemoryError)) or _out_of_memory(exc) else 70)
     return 0
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    return type(exc).__name__ == "OutOfMemoryError"  # torch's, without importing torch here
+
+
+def unexpected(exc: BaseException) -> str:
+    """One line for an exception nothing else handled; the traceback goes to a file."""
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        return f"{exc.strerror or exc}{where}"
+    if isinstance(exc, MemoryError) or _out_of_memory(exc):
+        return "out of memory; lower --resolution, --batch or render.samples_per_ray (or use --device cpu)"
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    saved = _save_traceback(exc)
+    return (f"internal error: {type(exc).__name__}: {first}" + (f" (traceback saved to {saved}; "
+            "please report it)" if saved else " (set T3D_DEBUG=1 to see the traceback)"))
+
+
+def _save_traceback(exc: BaseException) -> str | None:
+    import tempfile
+    import traceback
+
+    try:
+        fd, path = tempfile.mkstemp(prefix="t3d-error-", suffix=".txt")
+        with os.fdopen(fd, "w") as fh:
+            fh.write("".join(traceback.format_exception(exc)))
+        return path
+    except OSError:
+        return None
 

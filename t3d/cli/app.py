@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from t3d.cli import generate as generate_command
+from t3d.cli.generate import register as register_generate
 from t3d.cli.console import console
 from t3d.config.parsing import parse_words
 
@@ -17,7 +17,7 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="rich",
     help="Text-to-3D by score distillation. Offline by default with the built-in analytic prior "
          "(--model analytic); Stable Diffusion with --model ID_OR_FOLDER.")
-generate_command.register(app)
+register_generate(app)
 
 
 @app.command("render-video")

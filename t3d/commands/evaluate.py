@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
 from rich.console import Console
 
 from t3d.errors import T3dError
+from t3d.run.folder import run_dir_of
+from t3d.run.lock import lock_if_inside
 
 
 def run_evaluate(runs: list[Path], opts, compare: Optional[Path], as_json: bool, console: Console) -> list[dict]:
@@ -16,13 +19,18 @@ def run_evaluate(runs: list[Path], opts, compare: Optional[Path], as_json: bool,
     import json
 
     from t3d.evaluate.report import metrics_table
-    from t3d.evaluate.runner import compare_sheet, evaluate_run
+    from t3d.evaluate.runner import check_options, compare_sheet, evaluate_run
     from t3d.video import save_png
 
+    check_options(opts)
     for run in runs:
         if not Path(run).exists():
             raise T3dError(f"no run folder or checkpoint at {run}")
-    results = [evaluate_run(run, opts) for run in runs]
+    results = []
+    for run in runs:
+        run_dir = run_dir_of(Path(run))
+        with lock_if_inside(run_dir, run_dir / "metrics.json", "t3d evaluate") if opts.write else nullcontext():
+            results.append(evaluate_run(run, opts, note=lambda line: console.print(line, markup=False)))
     if len(results) > 1 or compare is not None:
         path = compare or Path(os.path.commonpath([str(r.run_dir.resolve()) for r in results])) / "compare.png"
         save_png(compare_sheet(results), path)

@@ -8,6 +8,8 @@ from typing import Optional
 from rich.console import Console
 
 from t3d.errors import T3dError
+from t3d.run.folder import run_dir_of
+from t3d.run.lock import lock_if_inside
 
 
 def parse_threshold(text: Optional[str]) -> Optional[float]:
@@ -37,9 +39,12 @@ def run_export_mesh(run: Path, fmt: Optional[str], out: Optional[Path], resoluti
     if resolution is not None and resolution < 8:
         raise T3dError(f"--resolution must be at least 8, got {resolution}")
     level = parse_threshold(threshold)
-    scene, run_dir, step = load_scene(run, device)
-    if threshold is not None and level is None:
-        scene.cfg.output.mesh_threshold = None  # an explicit 'auto' overrides the run's fixed level
-    path = export_scene_mesh(scene, Path(out) if out else run_dir / f"mesh.{fmt}", fmt, resolution, level)
+    run_dir = run_dir_of(Path(run))
+    target = Path(out) if out else run_dir / f"mesh.{fmt}"
+    with lock_if_inside(run_dir, target, "t3d export-mesh"):
+        scene, run_dir, step = load_scene(run, device, note=lambda line: console.print(line, markup=False))
+        if threshold is not None and level is None:
+            scene.cfg.output.mesh_threshold = None  # an explicit 'auto' overrides the run's fixed level
+        path = export_scene_mesh(scene, target, fmt, resolution, level)
     console.print(f"mesh of step {step}: {path}")
     return path

@@ -15,8 +15,10 @@ from typing import Any, Optional
 from rich.console import Console
 
 from t3d.config import RunConfig, build_config, validate
-from t3d.errors import T3dError
+from t3d.errors import T3dError, WriteError
 from t3d.run.folder import check_new_run_dir, default_run_dir, load_run_config, save_config
+from t3d.run.lock import RunLock, check_not_busy
+from t3d.scene.budget import check_device_memory, check_host_memory
 
 
 @dataclass
@@ -51,7 +53,7 @@ def new_run_config(req: GenerateRequest) -> RunConfig:
 
 
 # Settings a resumed run may change: anything else would make it a different run.
-RESUMABLE = {"device": "device"}
+RESUMABLE = {"device": "device", "threads": "threads"}
 
 
 def resumed_config(req: GenerateRequest) -> RunConfig:
@@ -64,7 +66,8 @@ def resumed_config(req: GenerateRequest) -> RunConfig:
     if changed or req.sets or req.config or (req.model is not None and req.model != cfg.model):
         what = (changed or ["--set"] * bool(req.sets) or ["--config"] * bool(req.config) or ["--model"])[0]
         raise T3dError(f"--resume continues {req.resume} with its own config; {what} cannot change it "
-                       f"(only --steps and --device can); start a new run with --config {req.resume}/config.yaml")
+                       f"(only --steps, --device and --threads can); start a new run with --config "
+                       f"{req.resume}/config.yaml")
     if req.steps is not None:
         cfg.steps = req.steps
     for key, value, _ in req.settings():
@@ -84,6 +87,8 @@ def plan_run(req: GenerateRequest) -> tuple[RunConfig, Path]:
         run_dir = Path(req.out) if req.out else default_run_dir(cfg)
         check_new_run_dir(run_dir, req.overwrite)
     validate(cfg)
+    check_host_memory(cfg)
+    check_not_busy(run_dir)
     return cfg, run_dir
 
 
@@ -97,39 +102,65 @@ def resolve_framing(cfg: RunConfig, prior) -> None:
 
 def run_generate(req: GenerateRequest, console: Console) -> Path:
     cfg, run_dir = plan_run(req)
-    from t3d.engine import Trainer
     from t3d.priors.factory import build_prior
-    from t3d.run import checkpoint as ckpt
-    from t3d.run.folder import prepare_new_run_dir
     from t3d.scene.device import pick_device
 
+    from t3d.cpu import configure_threads
+
     device = pick_device(cfg.device)
+    configure_threads(cfg.threads)
+    check_device_memory(cfg, device)
     prior = build_prior(cfg, device)  # before touching the disk: an unavailable model changes nothing
     prior.check_prompt(cfg.prompt)
     resolve_framing(cfg, prior)
+    from t3d.engine import Trainer
+
     # Built before the run folder is touched: a guidance piece that cannot load (e.g. the masked
     # LM of --prompt-debias on) must leave the disk unchanged, like an unavailable prior.
     trainer = Trainer(cfg, run_dir, prior, device)
     for note in trainer.guidance.notes:
         console.print(note, markup=False)
+    with RunLock(run_dir, "t3d generate"):
+        if not start_or_resume(req, cfg, run_dir, trainer, console):
+            return run_dir
+        console.print(f"[bold]t3d[/] {cfg.method} · {cfg.model} · '{cfg.prompt}' · {cfg.steps} steps at "
+                      f"{cfg.render.resolution}px on {device} -> {run_dir}", markup=True)
+        t0 = time.perf_counter()
+        trainer.train(console)
+        console.print(f"trained to step {trainer.step} in {time.perf_counter() - t0:.1f}s")
+        finish_outputs(trainer.scene, run_dir, cfg, req.video, req.mesh, console)
+    return run_dir
+
+
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Temporary files a killed writer left (t3d.io.atomic_path names them .<stem>.<random>.tmp<suffix>);
+    only called under the run's lock, when no other writer can own them."""
+    for folder in (run_dir, run_dir / "checkpoints", run_dir / "previews"):
+        for path in folder.glob(".*.tmp*") if folder.is_dir() else ():
+            path.unlink(missing_ok=True)
+
+
+def start_or_resume(req: GenerateRequest, cfg: RunConfig, run_dir: Path, trainer, console: Console) -> bool:
+    """Under the run's lock: prepare a new folder, or load the newest verified checkpoint and cut
+    the log back to it. False when a resumed run has nothing left to train."""
+    from t3d.run import checkpoint as ckpt
+    from t3d.run.folder import prepare_new_run_dir
+    from t3d.run.log import LOG_FILE, keep_until
+
     if req.resume is None:
-        prepare_new_run_dir(run_dir, req.overwrite)
+        prepare_new_run_dir(run_dir, req.overwrite)  # checked again: the folder may have changed meanwhile
     else:
-        found = ckpt.list_checkpoints(run_dir)
-        if found:
-            trainer.load(found[-1])
+        remove_stale_temporaries(run_dir)
+        loaded = ckpt.load_newest_verified(run_dir, set_aside=True, note=lambda line: console.print(line, markup=False))
+        if loaded is not None:
+            trainer.load(loaded)
+        keep_until(run_dir / LOG_FILE, trainer.step)
     save_config(cfg, run_dir)  # a resumed run records its new total steps
     if req.resume is not None and trainer.step >= cfg.steps:
         console.print(f"{run_dir} is already at step {trainer.step} of {cfg.steps}; "
                       f"pass --steps N > {trainer.step} to train longer")
-        return run_dir
-    console.print(f"[bold]t3d[/] {cfg.method} · {cfg.model} · '{cfg.prompt}' · {cfg.steps} steps at "
-                  f"{cfg.render.resolution}px on {device} -> {run_dir}", markup=True)
-    t0 = time.perf_counter()
-    trainer.train(console)
-    console.print(f"trained to step {trainer.step} in {time.perf_counter() - t0:.1f}s")
-    finish_outputs(trainer.scene, run_dir, cfg, req.video, req.mesh, console)
-    return run_dir
+        return False
+    return True
 
 
 def finish_outputs(scene, run_dir: Path, cfg: RunConfig, video: bool, mesh: bool, console: Console) -> None:
@@ -143,5 +174,7 @@ def finish_outputs(scene, run_dir: Path, cfg: RunConfig, video: bool, mesh: bool
         try:
             path = export_scene_mesh(scene, run_dir / f"mesh.{cfg.output.mesh_format}")
             console.print(f"mesh: {path}")
+        except WriteError:
+            raise
         except T3dError as exc:  # an empty field is a result worth keeping, not a crash
             console.print(f"mesh skipped: {exc}")

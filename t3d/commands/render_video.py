@@ -8,6 +8,8 @@ from typing import Optional
 from rich.console import Console
 
 from t3d.errors import T3dError
+from t3d.run.folder import run_dir_of
+from t3d.run.lock import lock_if_inside
 
 
 def run_render_video(run: Path, out: Optional[Path], frames, resolution, elevation, panels: Optional[str],
@@ -20,7 +22,10 @@ def run_render_video(run: Path, out: Optional[Path], frames, resolution, elevati
     if resolution is not None and resolution < 8:
         raise T3dError(f"--resolution must be at least 8, got {resolution}")
     panel_list = tuple(p.strip() for p in panels.split(",")) if panels else None
-    scene, run_dir, step = load_scene(run, device)
-    path = render_video(scene, Path(out) if out else run_dir / "video.mp4", frames, resolution, panel_list, elevation)
+    run_dir = run_dir_of(Path(run))
+    target = Path(out) if out else run_dir / "video.mp4"
+    with lock_if_inside(run_dir, target, "t3d render-video"):
+        scene, run_dir, step = load_scene(run, device, note=lambda line: console.print(line, markup=False))
+        path = render_video(scene, target, frames, resolution, panel_list, elevation)
     console.print(f"video of step {step}: {path}")
     return path

@@ -11,6 +11,7 @@ import math
 from typing import Any, Iterator
 
 from t3d.config.options import field_bounds, field_flag
+from t3d.config.options import number as shown_number
 from t3d.errors import T3dError
 
 
@@ -24,8 +25,11 @@ def sections(cfg: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def _label(f: dataclasses.Field, path: str) -> str:
-    flag = field_flag(f)
-    return f"{flag.long} ({path}{f.name})" if flag else f"{path}{f.name}"
+    """The flag a user typed, with the config key when that says more (`--bandwidth (analytic.bandwidth)`)."""
+    flag, key = field_flag(f), f"{path}{f.name}"
+    if flag is None:
+        return key
+    return flag.long if flag.long == "--" + key.replace("_", "-") else f"{flag.long} ({key})"
 
 
 def _numbers(value: Any) -> list:
@@ -44,7 +48,7 @@ def check_numbers(node: Any, path: str) -> None:
             if isinstance(number, float) and not math.isfinite(number):
                 raise T3dError(f"{_label(f, path)} must be a finite number, got {number}")
             if bounds is not None and not bounds.admits(number):
-                raise T3dError(f"{_label(f, path)} must be {bounds.describe()}, got {number:g}")
+                raise T3dError(f"{_label(f, path)} must be {bounds.describe()}, got {shown_number(number)}")
 
 
 def validate(cfg: Any) -> None:

@@ -67,10 +67,18 @@ class Bounds:
 
     def describe(self) -> str:
         if self.above is not None:
-            return f"greater than {self.above:g}" + (f" and at most {self.high:g}" if self.high is not None else "")
+            return f"greater than {number(self.above)}" + (
+                f" and at most {number(self.high)}" if self.high is not None else "")
         if self.low is not None and self.high is not None:
-            return f"between {self.low:g} and {self.high:g}"
-        return f"at least {self.low:g}" if self.low is not None else f"at most {self.high:g}"
+            return f"between {number(self.low)} and {number(self.high)}"
+        return f"at least {number(self.low)}" if self.low is not None else f"at most {number(self.high)}"
+
+
+def number(value: float) -> str:
+    """A bound or value as a person writes it: 1000000000, not 1e+09; 0.25, not 0.250000."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:g}"
 
 
 def option(default: Any, help: str = "", *, flag: Optional[str] = None, panel: str = METHOD,

@@ -84,6 +84,9 @@ class Slot:
             raise TypeError(f"{config_cls.__name__}.kind must default to {kind!r}")
         self._kinds[kind] = (config_cls, implementation)
 
+    def unregister(self, kind: str) -> None:
+        self._kinds.pop(kind, None)
+
     def kinds(self) -> list[str]:
         return list(self._kinds)
 

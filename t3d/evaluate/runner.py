@@ -78,13 +78,13 @@ def check_options(opts: EvalOptions) -> None:
         raise T3dError(f"--fid-samples must be 0 or more, got {opts.fid_samples}")
 
 
-def evaluate_run(target, opts: EvalOptions) -> RunEvaluation:
+def evaluate_run(target, opts: EvalOptions, note=None) -> RunEvaluation:
     from t3d.evaluate.janus import classify_views, pick_elevation, score_predictions
     from t3d.priors.factory import build_prior, is_analytic
     from t3d.run.load import load_scene
 
     check_options(opts)
-    scene, run_dir, step = load_scene(target, opts.device)
+    scene, run_dir, step = load_scene(target, opts.device, note)
     cfg = scene.cfg
     notes: list[str] = []
     # Ground truth needs posed references: only a prior that has them is loaded (a Stable

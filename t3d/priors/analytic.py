@@ -6,7 +6,7 @@ noised marginal stays closed form:
     eps_hat(x_t) = s_t (x_t - a_t D(x_t)) / (a_t^2 h^2 + s_t^2),  D = sum_i w_i x_i,
     w = softmax(log pi_i - |x_t - a_t x_i|^2 / (2 (a_t^2 h^2 + s_t^2))).
 With h = 0 this is the raw empirical prior, which snaps every view to its nearest reference at
-all but the highest noise levels; the bandwidth keeps the posterior soft (see README).
+all but the highest noise levels; the bandwidth keeps the posterior soft (docs/analytic-prior.md#bandwidth).
 
 Conditioning is a vector of log pi over the references, built from the prompt:
 - the object (prompt keyword) selects its references; "" (unconditional) is all objects;

@@ -46,7 +46,7 @@ class SDConfig:
     """Stable Diffusion prior knobs (used when --model is a diffusers id or folder).
 
     The defaults are the fast path on a big card; the memory knobs trade speed for VRAM on 8-12 GB
-    cards (README "VRAM")."""
+    cards (docs/stable-diffusion.md#vram-and-speed-knobs)."""
 
     dtype: str = option("auto", "Stable Diffusion weights' precision: auto (fp16 on CUDA) | fp16 | bf16 | fp32.",
                         flag="--sd-dtype", panel=PRIOR)

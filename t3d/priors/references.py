@@ -1,10 +1,7 @@
 """Posed reference images for the analytic prior: rendered from the built-in objects, or loaded
 from a user folder with `poses.json`.
 
-Folder format: `poses.json` is a JSON list of
-`{"file": "img_000.png", "azimuth": 30.0, "elevation": 10.0, "words": ["cat"]}` (degrees;
-azimuth 0 is the object's front; "words" optional). Images are square RGB or RGBA on any
-background (RGBA is composited on white) and resized to the prior's resolution.
+The folder format and its checks are in t3d/priors/posed_folder.py.
 """
 
 from __future__ import annotations
@@ -15,9 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from t3d.errors import T3dError
 from t3d.scene.cameras import Cameras, wrap_azimuth
@@ -120,61 +115,11 @@ def _save_cached(key: str, refs: ReferenceSet) -> None:
 
 
 def folder_references(folder: str | Path, resolution: int) -> ReferenceSet:
-    """Load a user's posed images; every problem names the bad entry."""
-    import imageio.v3 as iio
+    """A user's posed images (t3d/priors/posed_folder.py); images with the same words form one
+    group, an "object" a prompt can select."""
+    from t3d.priors.posed_folder import read_posed_folder
 
-    folder = Path(folder)
-    poses_path = folder / "poses.json"
-    if not folder.is_dir():
-        raise T3dError(f"reference folder not found: {folder}")
-    if not poses_path.is_file():
-        raise T3dError(f"{folder} has no poses.json (a JSON list of {{file, azimuth, elevation}})")
-    try:
-        entries = json.loads(poses_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise T3dError(f"{poses_path} is not valid JSON: {exc}") from None
-    if not isinstance(entries, list) or not entries:
-        raise T3dError(f"{poses_path} must be a non-empty JSON list of entries")
-    images, az, el, words = [], [], [], []
-    for i, entry in enumerate(entries):
-        where = f"{poses_path} entry {i}"
-        if not isinstance(entry, dict) or not {"file", "azimuth", "elevation"} <= set(entry):
-            raise T3dError(f"{where}: needs keys file, azimuth, elevation")
-        try:
-            azimuth, elevation = float(entry["azimuth"]), float(entry["elevation"])
-        except (TypeError, ValueError):
-            raise T3dError(f"{where}: azimuth and elevation must be numbers (degrees)") from None
-        if not (np.isfinite(azimuth) and -90.0 <= elevation <= 90.0):
-            raise T3dError(f"{where}: elevation must be in [-90, 90] degrees")
-        image_path = folder / str(entry["file"])
-        try:
-            pixels = np.asarray(iio.imread(image_path))
-        except Exception as exc:  # imageio raises many types for unreadable files
-            raise T3dError(f"{where}: cannot read image {image_path.name}: {exc}") from None
-        images.append(_to_rgb_tensor(pixels, resolution, where))
-        az.append(azimuth)
-        el.append(elevation)
-        entry_words = entry.get("words", [])
-        if isinstance(entry_words, str):
-            entry_words = entry_words.split()
-        words.append(tuple(sorted(w.lower() for w in entry_words)))
-    # Images with the same words form one group (an "object" a prompt can select).
+    images, az, el, words = read_posed_folder(folder, resolution)
     keys = sorted(set(words))
     group = torch.tensor([keys.index(w) for w in words])
-    return ReferenceSet(torch.stack(images), wrap_azimuth(torch.tensor(az)), torch.tensor(el), group,
-                        [" ".join(k) or folder.name for k in keys], keys)
-
-
-def _to_rgb_tensor(pixels: np.ndarray, resolution: int, where: str) -> torch.Tensor:
-    if pixels.ndim == 2:
-        pixels = np.stack([pixels] * 3, axis=-1)
-    if pixels.ndim != 3 or pixels.shape[-1] not in (3, 4):
-        raise T3dError(f"{where}: expected an RGB or RGBA image, got shape {pixels.shape}")
-    if pixels.shape[0] != pixels.shape[1]:
-        raise T3dError(f"{where}: image must be square, got {pixels.shape[1]}x{pixels.shape[0]}")
-    scale = 65535.0 if pixels.dtype == np.uint16 else 255.0 if pixels.dtype == np.uint8 else 1.0
-    image = torch.from_numpy(pixels.astype(np.float32) / scale).permute(2, 0, 1)
-    if image.shape[0] == 4:
-        image = image[:3] * image[3:] + (1 - image[3:])
-    image = F.interpolate(image[None], size=(resolution, resolution), mode="area")[0]
-    return image.clamp(0, 1)
+    return ReferenceSet(images, wrap_azimuth(az), el, group, [" ".join(k) or Path(folder).name for k in keys], keys)

@@ -6,9 +6,9 @@ text_encoder/, tokenizer/, scheduler/). Only those five parts are loaded, never 
 in the local Hugging Face cache ($HF_HOME, $HF_HUB_CACHE) without any network request; only a
 model that is not cached is downloaded, and never when HF_HUB_OFFLINE=1.
 
-Default model: `stabilityai/stable-diffusion-2-1-base`, the usual text-to-3D choice, was taken
-off the Hub by Stability AI in November 2025; only unofficial mirrors remain. We default to the
-maintained SD 1.5 mirror and let `T3D_SD_MODEL` (or `--model`) pick anything else, e.g. an SD 2.x
+Default model: `stabilityai/stable-diffusion-2-1-base`, the usual text-to-3D choice, is no longer
+published by Stability AI; only unofficial mirrors remain. We default to the maintained SD 1.5
+mirror and let `T3D_SD_MODEL` (or `--model`) pick anything else, e.g. an SD 2.x
 mirror or a local copy. v-prediction models (SD 2.x 768) work: `eps()` always returns epsilon.
 
 Guidance runs in latent space (DreamFusion-SD / threestudio): render -> resize to the VAE's

@@ -1,6 +1,6 @@
 """View-dependent prompts: "{prompt}, front view" etc., chosen from each camera's pose.
 
-Bins (docs/methods.md#view-prompts): front |azimuth| < front_halfwidth (45, D-SDS narrows it to 22.5),
+Bins (docs/methods.md#common-defaults): front |azimuth| < front_halfwidth (45, D-SDS narrows it to 22.5),
 back |azimuth| > 135, overhead elevation > 60, else side.
 """
 

@@ -36,6 +36,8 @@ def default_run_dir(cfg: RunConfig) -> Path:
 
 def run_dir_of(target: Path) -> Path:
     """The run folder of a run folder or of one of its checkpoint files."""
+    if not target.exists():
+        raise T3dError(f"no run folder or checkpoint at {target}")
     if target.is_dir():
         return target
     return target.parent.parent if target.parent.name == CHECKPOINT_DIR else target.parent
@@ -45,7 +47,7 @@ def check_new_run_dir(out: Path, overwrite: bool) -> None:
     """Refuse an --out that would destroy something (called before anything is loaded)."""
     if out.exists() and not out.is_dir():
         raise T3dError(f"output path {out} exists and is not a folder; choose another --out")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(p.name != ".t3d.lock" for p in out.iterdir()):
         if not (out / CONFIG_FILE).exists():
             raise T3dError(f"output folder {out} holds files that are not a t3d run; choose another --out")
         if not overwrite:

@@ -9,8 +9,9 @@ from t3d.run import checkpoint as ckpt
 from t3d.run.folder import CONFIG_FILE, load_run_config, run_dir_of
 
 
-def load_scene(target: str | Path, device: str = "auto"):
-    """A run folder or checkpoint -> (the trained Scene, its run folder, its step)."""
+def load_scene(target: str | Path, device: str = "auto", note=None):
+    """A run folder or checkpoint -> (the trained Scene, its run folder, its step). For a run
+    folder, the newest checkpoint that verifies; `note(line)` hears about any that did not."""
     from t3d.scene.device import pick_device
     from t3d.scene.scene import Scene
 
@@ -19,13 +20,12 @@ def load_scene(target: str | Path, device: str = "auto"):
         raise T3dError(f"no run folder or checkpoint at {target}")
     run_dir = run_dir_of(target)
     cfg = load_run_config(run_dir)
-    _, path = ckpt.resolve_checkpoint(target)
-    tensors, meta = ckpt.read_checkpoint(path)
+    _, loaded = ckpt.load_target(target, note)
     scene = Scene.build(cfg, pick_device(device))
     try:
-        scene.load({k: v.to(scene.device) for k, v in tensors.items()})
+        scene.load({k: v.to(scene.device) for k, v in loaded.tensors.items()})
     except (RuntimeError, KeyError) as exc:
-        raise T3dError(f"checkpoint {path} does not match {run_dir / CONFIG_FILE} "
+        raise T3dError(f"checkpoint {loaded.path} does not match {run_dir / CONFIG_FILE} "
                        f"({str(exc).splitlines()[0][:100]})") from None
     scene.field.eval()
-    return scene, run_dir, int(meta.get("step", 0))
+    return scene, run_dir, loaded.step

@@ -9,14 +9,14 @@ references, so the exact value is a sum of its posterior weights,
 differentiable in x_t. `--pose-classifier posterior` uses it in place of the template classifier:
 the rectifier, its EMA marginals and its gradient cap are then tested with no classifier error,
 which separates "does the USD machinery rectify?" from "is the classifier good enough?"
-(docs/usd-appendix-e.md). A prior without a closed-form mixture (Stable Diffusion) has no such
+(docs/2d-experiments.md#usd-appendix-e). A prior without a closed-form mixture (Stable Diffusion) has no such
 posterior: the option is refused there.
 
 `--pose-classifier posterior-x0` is the third point between them: the exact *clean* posterior
 p(k | x0) (the same sum at t = 0) applied at the Tweedie estimate x0_hat, i.e. the paper's DPS
 approximation p(k | x_t) ~ p(k | x0_hat) with a perfect classifier. On the 2D experiment it
 rectifies no better than the template classifier, so the partial correction seen there is the
-approximation's, not the classifier's (docs/usd-appendix-e.md).
+approximation's, not the classifier's (docs/2d-experiments.md#usd-appendix-e).
 """
 
 from __future__ import annotations

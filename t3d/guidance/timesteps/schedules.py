@@ -38,8 +38,8 @@ class UniformTimesteps(Piece):
 
 
 class AnnealedTimesteps(UniformTimesteps):
-    """t decays linearly from t_max to t_min over the run (SDI, and the prototype's observation
-    that decreasing t fixes the layout early and refines detail late)."""
+    """t decays linearly from t_max to t_min over the run (SDI): a decreasing t fixes the layout
+    early and refines detail late."""
 
     def fractions(self, batch: int, progress: float, t_max: float, generator: torch.Generator) -> torch.Tensor:
         return torch.full((batch,), t_max - (t_max - self.t_min) * progress)
