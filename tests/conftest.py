@@ -21,3 +21,28 @@ TINY_RUN = [
 @pytest.fixture
 def tiny_run_args():
     return list(TINY_RUN)
+
+
+# Tiny random models saved to folders, built once per session (read-only for the tests that use them).
+@pytest.fixture(scope="session")
+def tiny_sd_dir(tmp_path_factory):
+    """A tiny random Stable Diffusion folder (epsilon prediction): what `--model FOLDER` loads."""
+    from t3d.priors.tiny_sd import build_tiny_sd
+
+    return build_tiny_sd(tmp_path_factory.mktemp("tiny_sd_eps"), prediction_type="epsilon", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_v_dir(tmp_path_factory):
+    """The same with v-prediction (SD 2.x 768 style)."""
+    from t3d.priors.tiny_sd import build_tiny_sd
+
+    return build_tiny_sd(tmp_path_factory.mktemp("tiny_sd_v"), prediction_type="v_prediction", seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    """A tiny random BERT masked LM folder: what `--mlm FOLDER` loads."""
+    from tests.helpers.mlm import build_tiny_bert
+
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))

@@ -1,4 +1,5 @@
-"""The engine skips non-finite steps, counts them, and stops cleanly when they persist."""
+"""The training engine (t3d/engine.py): non-finite steps are skipped and counted, persistent ones stop
+cleanly, an interrupt saves a checkpoint, and the resolution milestone switches the training render."""
 
 import json
 
@@ -6,8 +7,10 @@ import pytest
 import torch
 
 from t3d.commands.generate import GenerateRequest, new_run_config, resolve_framing
+from t3d.config import RunConfig
 from t3d.engine import Trainer
 from t3d.errors import TrainingDiverged
+from t3d.priors.config import AnalyticConfig
 from t3d.priors.factory import build_prior
 from t3d.run import checkpoint as ckpt
 from t3d.run.folder import prepare_new_run_dir
@@ -58,7 +61,7 @@ def test_persistent_nan_stops_with_the_last_good_checkpoint_intact(tmp_path):
     with pytest.raises(TrainingDiverged, match="non-finite") as info:
         trainer.train()
     assert info.value.exit_code == 1
-    last = ckpt.latest_checkpoint(trainer.run_dir)
+    last = ckpt.list_checkpoints(trainer.run_dir)[-1]
     assert last.name == "step_000004.safetensors"
     tensors, meta = ckpt.read_checkpoint(last)
     assert meta["step"] == 4 and all(torch.isfinite(v).all() for v in tensors.values() if v.is_floating_point())
@@ -78,4 +81,21 @@ def test_interrupt_saves_a_checkpoint(tmp_path):
     trainer.guidance.loss = interrupt
     with pytest.raises(Interrupted, match="--resume"):
         trainer.train()
-    assert ckpt.latest_checkpoint(trainer.run_dir).name == "step_000003.safetensors"
+    assert ckpt.list_checkpoints(trainer.run_dir)[-1].name == "step_000003.safetensors"
+
+
+def test_resolution_milestone_switches_the_training_render(tmp_path):
+    cfg = RunConfig(prompt="a mug", steps=4)
+    cfg.analytic = AnalyticConfig(resolution=16, azimuth_step=30.0, jitter_copies=1)
+    cfg.field.grid_resolution, cfg.render.samples_per_ray, cfg.camera.batch = 16, 16, 1
+    cfg.render.resolution, cfg.render.resolution_milestone = 8, (0.5, 12)
+    prior = build_prior(cfg, torch.device("cpu"))
+    resolve_framing(cfg, prior)
+    trainer = Trainer(cfg, tmp_path, prior, torch.device("cpu"))
+    seen = []
+    original = trainer.scene.render
+    trainer.scene.render = lambda cams, res, **kw: seen.append(res) or original(cams, res, **kw)
+    for _ in range(4):
+        assert trainer.train_step() is not None
+        trainer.step += 1
+    assert seen == [8, 8, 12, 12]
