@@ -102,7 +102,6 @@ def resolve_framing(cfg: RunConfig, prior) -> None:
 
 def run_generate(req: GenerateRequest, console: Console) -> Path:
     cfg, run_dir = plan_run(req)
-    from t3d.priors.factory import build_prior
     from t3d.scene.device import pick_device
 
     from t3d.cpu import configure_threads
@@ -110,8 +109,7 @@ def run_generate(req: GenerateRequest, console: Console) -> Path:
     device = pick_device(cfg.device)
     configure_threads(cfg.threads)
     check_device_memory(cfg, device)
-    prior = build_prior(cfg, device)  # before touching the disk: an unavailable model changes nothing
-    prior.check_prompt(cfg.prompt)
+    prior = load_prior(cfg, device, console)  # before touching the disk: an unavailable model changes nothing
     resolve_framing(cfg, prior)
     from t3d.engine import Trainer
 
@@ -138,6 +136,23 @@ def remove_stale_temporaries(run_dir: Path) -> None:
     for folder in (run_dir, run_dir / "checkpoints", run_dir / "previews"):
         for path in folder.glob(".*.tmp*") if folder.is_dir() else ():
             path.unlink(missing_ok=True)
+
+
+def load_prior(cfg: RunConfig, device, console: Console):
+    """The run's prior, with `--model auto` resolved (and recorded in cfg.model for the replay)."""
+    from t3d.priors import auto
+    from t3d.priors.factory import build_prior
+
+    chosen = auto.resolve(cfg.model)
+    cfg.model = chosen.model
+    prior = build_prior(cfg, device)
+    try:
+        prior.check_prompt(cfg.prompt)
+    except T3dError as exc:
+        raise T3dError(f"{exc}; {auto.SD_HINT}" if chosen.line else str(exc)) from None
+    if chosen.line:  # after the checks: an error stays the only line
+        console.print(chosen.line, markup=False, highlight=False)
+    return prior
 
 
 def start_or_resume(req: GenerateRequest, cfg: RunConfig, run_dir: Path, trainer, console: Console) -> bool:

@@ -59,8 +59,10 @@ class RunConfig:
     prompt: str = option("", "what to make")
     method: str = option("sds", "Score-distillation method preset: sds | vsd | esd | dsds | sdi | gsd | usd.",
                          flag="--method", panel=BASICS)
-    model: str = option("analytic", "Prior: 'analytic' (built-in, offline), 'analytic:FOLDER' (your posed "
-                        "images), or a diffusers model id / local folder.", flag="--model", panel=BASICS)
+    model: str = option("auto", "Prior: auto (Stable Diffusion on a CUDA GPU when its weights are at hand, "
+                        "else the built-in prior), analytic (built-in, offline), analytic:FOLDER (your posed "
+                        "images), sd (the default Stable Diffusion), or a diffusers model id / local folder.",
+                        flag="--model", panel=BASICS)
     steps: int = option(800, "Total optimisation steps. With --resume: the new total.",
                         flag="--steps", panel=BASICS, low=1, high=10**9)
     seed: int = option(0, "Random seed; same seed and device give the same result.", flag="--seed",
