@@ -178,3 +178,22 @@ def test_a_run_held_by_another_process_is_busy_not_failed(tmp_path, capsys, monk
     assert record["status"] == "busy" and record["error"] == line and record["attempts"] == 1
     assert "| busy |" in (tmp_path / "out" / "summary.md").read_text()
     assert err.strip().splitlines()[-1].startswith("t3d: error: batch incomplete: 1 prompt(s): 1 busy")
+
+
+def test_a_folder_holding_another_prompt_is_failed_not_touched(tmp_path, capsys):
+    prompts = write(tmp_path / "p.txt", "a mug\n")
+    jobs, _ = plan_jobs(read_prompt_file(prompts), (), tmp_path / "out", "p.txt")
+    make_run(tmp_path / "out" / jobs[0].name, prompt="a bird", checkpoints=(3,))
+    code = main([str(prompts), "--out", str(tmp_path / "out")])
+    assert code == 1, capsys.readouterr().err
+    (record,) = read_manifest(tmp_path / "out" / "batch.jsonl")
+    assert record["status"] == "failed" and record["error"].endswith("holds a run for 'a bird'")
+    assert not (tmp_path / "out" / "logs" / f"{jobs[0].name}.log").exists()  # no process was started
+
+
+def test_an_unwritable_manifest_is_one_line_before_any_run(tmp_path, capsys):
+    prompts = write(tmp_path / "p.txt", "a mug\n")
+    (tmp_path / "out" / "batch.jsonl").mkdir(parents=True)  # a folder where the manifest should go
+    code = main([str(prompts), "--out", str(tmp_path / "out")])
+    assert_one_line_error(code, capsys.readouterr().err, "cannot write", "batch.jsonl")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["batch.jsonl", "logs"]

@@ -44,6 +44,9 @@ class LocalExecutor:
             except KeyboardInterrupt:
                 stop.interrupt.set()
                 on_stopping("stopping: each running prompt saves a checkpoint (Ctrl-C again to kill them)")
+            except BaseException:  # the batch itself cannot go on (e.g. its manifest is unwritable)
+                stop.interrupt.set()
+                raise
             try:
                 collect(pending, on_result)
             except KeyboardInterrupt:

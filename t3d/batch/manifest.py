@@ -12,19 +12,27 @@ import json
 import os
 from pathlib import Path
 
+from t3d.errors import T3dError
+
 MANIFEST_FILE = "batch.jsonl"
 
 
 class Manifest:
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.repaired = repair_torn_tail(self.path)
-        self.file = open(self.path, "a", encoding="utf-8")
+        try:
+            self.repaired = repair_torn_tail(self.path)
+            self.file = open(self.path, "a", encoding="utf-8")
+        except OSError as exc:
+            raise T3dError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
     def append(self, record: dict) -> None:
-        self.file.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.file.flush()
-        os.fsync(self.file.fileno())
+        try:
+            self.file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self.file.flush()
+            os.fsync(self.file.fileno())
+        except OSError as exc:  # e.g. a full disk: stop the batch with one line, runs keep their checkpoints
+            raise T3dError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
     def close(self) -> None:
         self.file.close()

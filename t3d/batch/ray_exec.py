@@ -9,6 +9,7 @@ with backoff. The run folders must be on a filesystem every node mounts at the s
 
 from __future__ import annotations
 
+import socket
 from typing import Callable
 
 from t3d.batch.naming import Job
@@ -51,6 +52,7 @@ class RayExecutor:
     def connect(self) -> None:
         """Start or join Ray and check one node can hold a task; one-line errors before any run."""
         ray = self.ray = import_ray()
+        check_reachable(self.address)
         try:
             if self.local:
                 ray.init(num_cpus=self.local_cpus, include_dashboard=False)
@@ -77,6 +79,9 @@ class RayExecutor:
             except KeyboardInterrupt:
                 on_stopping("stopping: each running prompt saves a checkpoint (Ctrl-C again to kill them)")
                 self.cancel(pending, force=False)
+            except BaseException:  # the batch itself cannot go on (e.g. its manifest is unwritable)
+                self.cancel(pending, force=False)
+                raise
             try:
                 self.collect(pending, on_result, stopping=True)
             except KeyboardInterrupt:
@@ -111,6 +116,19 @@ class RayExecutor:
                 self.ray.cancel(ref, force=force)
             except Exception:  # already finished or gone: nothing to stop
                 pass
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) that does not answer is an error now: ray.init would retry
+    it for minutes. 'auto' and 'local' are left to Ray."""
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    if address in ("auto", "local") or address.startswith("local:") or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise T3dError(f"--ray {address}: no Ray cluster answers there ({exc.strerror or exc}); start one with "
+                       f"`ray start --head` or check the address") from None
 
 
 def check_fits(ray, cpus: float, gpus: float) -> None:

@@ -156,10 +156,13 @@ def current_state(job: Job) -> RunState:
     return inspect_run(Path(job.run_dir), job.prompt, job.steps, job.want_video, job.want_mesh)
 
 
-def result_of(job: Job, state: RunState, status: str, outcome: Optional[Outcome] = None, attempts: int = 0) -> JobResult:
-    error = outcome.last_line if outcome is not None and status in ("failed", "busy") else None
-    if status == "failed" and outcome is not None and outcome.code == 0:
-        error = f"the run exited 0 but is not finished (step {state.step} of {state.target}, missing: {', '.join(state.missing) or 'none'})"
+def result_of(job: Job, state: RunState, status: str, outcome: Optional[Outcome] = None, attempts: int = 0,
+              error: Optional[str] = None) -> JobResult:
+    if error is None and outcome is not None and status in ("failed", "busy"):
+        error = outcome.last_line
+        if outcome.code == 0:  # exited cleanly yet the folder is not finished: say what is missing
+            error = (f"the run exited 0 but is not finished (step {state.step} of {state.target}, "
+                     f"missing: {', '.join(state.missing) or 'none'})")
     return JobResult(job.name, job.prompt, job.lines, status, 0.0, state.step, error,
                      outcome.code if outcome is not None else None, attempts)
 
