@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	# nerfacc ships an sdist whose build imports torch: build it against the torch we have,
 	# without compiling CUDA kernels (its CPU volume-rendering functions are pure PyTorch).
 	$(BIN)/python -c "import nerfacc" 2>/dev/null || BUILD_NO_CUDA=1 $(BIN)/python -m pip install -q --no-build-isolation "nerfacc>=0.5.3"
-	$(BIN)/python -m pip install -q --no-build-isolation -e ".[test]"
+	$(BIN)/python -m pip install -q --no-build-isolation -e ".[test,ray]"
 	touch $(STAMP)
 
 install: $(STAMP)

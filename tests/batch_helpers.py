@@ -28,7 +28,7 @@ THREE_PROMPTS = "a smiling head\na mug\na small bird\n"
 
 
 def batch_command(prompts: Path, out: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "t3d.batch", str(prompts), "--out", str(out), *args]
+    return [sys.executable, "-m", "t3d.cli", "batch", str(prompts), "--out", str(out), *args]
 
 
 def batch_env() -> dict:

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from t3d.batch import options as opt
-from t3d.batch.__main__ import main
+import t3d.cli
 from t3d.batch.child import Outcome
 from t3d.batch.manifest import Manifest, read_manifest
 from t3d.batch.naming import plan_jobs, run_name
@@ -14,6 +14,10 @@ from t3d.batch.runner import judge
 from t3d.batch.state import inspect_run
 from t3d.errors import T3dError
 from tests.test_cli_errors import assert_one_line_error
+
+
+def main(argv):
+    return t3d.cli.main(["batch", *argv])
 
 
 def write(path, text):

@@ -77,6 +77,7 @@ def plan_jobs(lines: list[PromptLine], batch_options: tuple[str, ...], out: Path
         opt.check_options(entry.options, where)
         options = opt.merge_options(batch_options, entry.options)
         opt.check_options(options, where)
+        opt.check_values(entry.prompt, options, where)
         name = run_name(entry.prompt, options)
         first = jobs.get(name)
         if first is None:

@@ -42,7 +42,7 @@ def generate_command():
     """The click command behind `t3d generate` (its parameters are the option table)."""
     import typer
 
-    from t3d.cli import app
+    from t3d.cli.app import app
 
     return typer.main.get_command(app).get_command(None, "generate")
 
@@ -76,6 +76,19 @@ def check_options(tokens: tuple[str, ...] | list[str], where: str) -> None:
     for group in split_groups(tokens):
         if group.name in BATCH_OWNED:
             raise T3dError(f"{where}: {group.tokens[0]} cannot be used in a batch: {BATCH_OWNED[group.name]}")
+
+
+def check_values(prompt: str, tokens: tuple[str, ...] | list[str], where: str) -> None:
+    """Build and validate the run config these options give (no torch): a value out of range, an
+    unknown method or a bad config file is one line before any run starts."""
+    from t3d.cli.generate import request_from_tokens
+    from t3d.commands.generate import new_run_config
+    from t3d.config import validate
+
+    try:
+        validate(new_run_config(request_from_tokens(generate_command(), prompt, list(tokens))))
+    except T3dError as exc:
+        raise T3dError(f"{where}: {exc}") from None
 
 
 def split_groups(tokens) -> list[OptionGroup]:

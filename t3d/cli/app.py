@@ -9,6 +9,8 @@ from typing import Optional
 
 import typer
 
+from t3d.batch.command import CONTEXT_SETTINGS as BATCH_CONTEXT
+from t3d.batch.command import batch as batch_command
 from t3d.cli.generate import register as register_generate
 from t3d.cli.console import console
 from t3d.config.parsing import parse_words
@@ -18,6 +20,7 @@ app = typer.Typer(
     help="Text-to-3D by score distillation. Offline by default with the built-in analytic prior "
          "(--model analytic); Stable Diffusion with --model ID_OR_FOLDER.")
 register_generate(app)
+app.command("batch", context_settings=BATCH_CONTEXT)(batch_command)
 
 
 @app.command("render-video")

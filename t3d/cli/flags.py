@@ -48,7 +48,7 @@ def option_parameter(name: str, target: FlagTarget) -> inspect.Parameter:
 
 
 def parameter_name(target: FlagTarget) -> str:
-    return "cfg_" + target.flag.long.lstrip("-").replace("-", "_")
+    return target.flag.long.lstrip("-").replace("-", "_")
 
 
 def config_parameters(skip: tuple[str, ...] = ()) -> list[inspect.Parameter]:
