@@ -40,11 +40,9 @@ class OptionGroup:
 @lru_cache(maxsize=1)
 def generate_command():
     """The click command behind `t3d generate` (its parameters are the option table)."""
-    import typer
+    from t3d.cli.generate import click_command
 
-    from t3d.cli.app import app
-
-    return typer.main.get_command(app).get_command(None, "generate")
+    return click_command()
 
 
 @lru_cache(maxsize=1)
@@ -67,7 +65,7 @@ def has_option(name: str) -> bool:
 
 def check_options(tokens: tuple[str, ...] | list[str], where: str) -> None:
     """Parse `tokens` as generate would (unknown option, missing value, wrong type: one line)."""
-    from t3d.cli import ClickException
+    from t3d.cli.clicks import ClickException
 
     try:
         generate_command().make_context("generate", ["(prompt)", *tokens])

@@ -73,3 +73,11 @@ def request_from_tokens(command, prompt: str, tokens: list[str]):
 
 def register(app: typer.Typer) -> None:
     app.command("generate", help=generate.__doc__)(with_signature(generate, _parameters()))
+
+
+def click_command():
+    """The click command of `t3d generate` alone: its parameters are generate's option table."""
+    app = typer.Typer(add_completion=False)
+    register(app)
+    app.command("_")(lambda: None)  # a second command keeps typer from collapsing the app into one
+    return typer.main.get_command(app).get_command(None, "generate")
