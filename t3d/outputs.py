@@ -1,75 +1,39 @@
-"""What a run leaves behind besides checkpoints: the 360° video and the mesh."""
+"""Compatibility layer for the current commands: the run config's `output.*` keys -> t3d.export.
+
+Everything here delegates to t3d.export (mesh export, orbit videos); it exists only so that
+commands.py and run.py keep working until they call t3d.export with its own configs.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from t3d.engine import Scene
 from t3d.errors import T3dError
-from t3d.scene.cameras import orbit_cameras
-from t3d.scene.isolevel import silhouette_matched_level
-from t3d.scene.mesh import MESH_FORMATS, export_mesh, extract_mesh
-from t3d.video import colorize_depth, side_by_side, write_video
+from t3d.export.config import MESH_FORMATS, VIDEO_PANELS, MeshExportConfig, VideoConfig
+from t3d.export.mesh_export import export_run_mesh
+from t3d.export.video import render_run_video
 
-VIDEO_PANELS = ("rgb", "depth", "normal")
-
-
-@torch.no_grad()
-def orbit_frames(scene: Scene, frames: int, resolution: int, elevation: float,
-                 panels: tuple[str, ...] = ("rgb",)) -> list[np.ndarray]:
-    unknown = set(panels) - set(VIDEO_PANELS)
-    if unknown or not panels:
-        raise T3dError(f"unknown video panel(s) {', '.join(sorted(unknown)) or '(none)'}; "
-                       f"choose from {', '.join(VIDEO_PANELS)}")
-    cams = orbit_cameras(frames, elevation, scene.distance, scene.fovy)
-    result = []
-    for i in range(frames):
-        out = scene.render(cams[i:i + 1], resolution, with_normals="normal" in panels, chunk_rays=2**15)
-        tiles = []
-        for panel in panels:
-            if panel == "rgb":
-                tiles.append((out.rgb[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy() * 255).astype(np.uint8))
-            elif panel == "depth":
-                mask = out.opacity[0, 0].cpu().numpy() > 0.5
-                tiles.append(colorize_depth(out.depth[0, 0].cpu().numpy(), mask))
-            else:
-                normal = out.normal[0].permute(1, 2, 0).cpu()
-                shown = (torch.nn.functional.normalize(normal, dim=-1) * 0.5 + 0.5) * out.opacity[0].permute(1, 2, 0).cpu()
-                shown = shown + (1 - out.opacity[0].permute(1, 2, 0).cpu())
-                tiles.append((shown.clamp(0, 1).numpy() * 255).astype(np.uint8))
-        result.append(side_by_side(*tiles))
-    return result
+__all__ = ["VIDEO_PANELS", "export_scene_mesh", "render_video"]
 
 
-def render_video(scene: Scene, path: Path, frames: int | None = None, resolution: int | None = None,
+def render_video(scene, path: Path, frames: int | None = None, resolution: int | None = None,
                  panels: tuple[str, ...] | None = None, elevation: float | None = None) -> Path:
-    out_cfg = scene.cfg.output
-    images = orbit_frames(scene, frames or out_cfg.video_frames, resolution or out_cfg.video_resolution,
-                          out_cfg.video_elevation if elevation is None else elevation,
-                          tuple(panels or out_cfg.video_panels))
-    return write_video(images, path, fps=out_cfg.video_fps)
+    out = scene.cfg.output
+    cfg = VideoConfig(resolution=resolution or out.video_resolution, frames=frames or out.video_frames,
+                      fps=out.video_fps, elevation=out.video_elevation if elevation is None else elevation,
+                      panels=tuple(panels or out.video_panels))
+    return render_run_video(scene, path, cfg)
 
 
-def auto_threshold(scene: Scene, views: int = 4, resolution: int = 64):
-    """A level picker for extract_mesh: the density whose silhouettes match the rendered opacity."""
-    cams = orbit_cameras(views, scene.cfg.output.video_elevation, scene.distance, scene.fovy, start_azimuth=45.0)
-    with torch.no_grad():
-        masks = scene.render(cams, resolution, chunk_rays=2**15).opacity[:, 0].cpu() > 0.5
-    return lambda volume: silhouette_matched_level(volume, scene.cfg.field.bound, masks, cams)
-
-
-def export_scene_mesh(scene: Scene, path: Path, fmt: str | None = None, resolution: int | None = None,
+def export_scene_mesh(scene, path: Path, fmt: str | None = None, resolution: int | None = None,
                       threshold: float | None = None) -> Path:
-    """Marching cubes at `threshold` (default: the run's config; None there = auto) and export."""
-    fmt = (fmt or Path(path).suffix.lstrip(".") or scene.cfg.output.mesh_format).lower()
+    """The previous behaviour (vertex colours from the field at the surface, every face, no check)."""
+    out = scene.cfg.output
+    fmt = (fmt or Path(path).suffix.lstrip(".") or out.mesh_format).lower()
     if fmt not in MESH_FORMATS:
         raise T3dError(f"unknown mesh format '{fmt}'; choose from {', '.join(MESH_FORMATS)}")
-    out_cfg = scene.cfg.output
-    level = out_cfg.mesh_threshold if threshold is None else threshold
-    mesh = extract_mesh(scene.field.density, scene.field.color, bound=scene.cfg.field.bound, device=scene.device,
-                        resolution=resolution or out_cfg.mesh_resolution,
-                        threshold=auto_threshold(scene) if level is None else level)
-    return export_mesh(mesh, path, fmt)
+    level = out.mesh_threshold if threshold is None else threshold
+    cfg = MeshExportConfig(format=fmt, resolution=resolution or out.mesh_resolution, threshold=level,
+                           faces=0, texture=False, bake_source="surface", smooth=0.0, check=False,
+                           check_resolution=64)
+    return export_run_mesh(scene, Path(path).parent, cfg, out_path=path).mesh_path
