@@ -5,7 +5,8 @@
 #
 # usage: examples/gltf_client_check.sh RUN_DIR [GLB] [OUT_DIR]
 #   GLB defaults to RUN_DIR/mesh.glb, OUT_DIR to RUN_DIR/gltf_client.
-# Installs what is missing: npm packages gltf-validator and three into $GLTF_CLIENT_DIR
+# Installs what is missing: npm packages gltf-validator, three and playwright-core (which drives
+# the system chromium; it downloads no browser) into $GLTF_CLIENT_DIR
 # (default examples/.gltf-client, ignored by git) and Debian's chromium (apt-get).
 # Environment: PYTHON (default python3, needs t3d importable), GLTF_CLIENT_DIR, SIZE (256),
 # AZIMUTHS (0,90,180,270).
@@ -19,9 +20,9 @@ client="${GLTF_CLIENT_DIR:-$here/.gltf-client}"
 python="${PYTHON:-python3}"
 
 [ -f "$glb" ] || { echo "no GLB at $glb (t3d export-mesh $run_dir --format glb)" >&2; exit 2; }
-if [ ! -d "$client/node_modules/gltf-validator" ] || [ ! -d "$client/node_modules/three" ]; then
+if [ ! -d "$client/node_modules/gltf-validator" ] || [ ! -d "$client/node_modules/three" ] || [ ! -d "$client/node_modules/playwright-core" ]; then
   mkdir -p "$client"
-  npm install --no-audit --no-fund --prefix "$client" gltf-validator three >&2
+  npm install --no-audit --no-fund --prefix "$client" gltf-validator three playwright-core >&2
 fi
 if ! command -v chromium >/dev/null; then
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

@@ -1,8 +1,9 @@
 """Load a GLB in three.js (GLTFLoader) in headless Chromium and compare its silhouette with the field's.
 
 Serves view.html, the GLB and the client's node_modules from 127.0.0.1, screenshots each view
-twice (the file's own material, and flat black for the silhouette), renders the field from the
-same cameras with t3d, and reports the silhouette IoU per view (field: opacity > 0.5; three.js:
+twice with shoot.mjs (playwright-core driving Debian's chromium, waiting until three.js has
+drawn): the file's own material, and flat black for the silhouette. Renders the field from the
+same cameras with t3d and reports the silhouette IoU per view (field: opacity > 0.5; three.js:
 dark pixels of the black pass). Writes report.json and side_by_side.png (field | three.js).
 
 usage: python screenshot_iou.py RUN_DIR GLB CLIENT_DIR OUT_DIR [--size 256] [--azimuths 0,90,180,270]
@@ -28,24 +29,23 @@ from t3d.run import load_scene
 from t3d.scene.cameras import Cameras
 from t3d.video import contact_sheet, save_png, side_by_side
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--enable-unsafe-swiftshader", "--use-angle=swiftshader", "--hide-scrollbars"]
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
 
 
 def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, int]:
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, server.server_address[1]
 
 
-def screenshot(url: str, path: Path, size: int, profile: Path) -> np.ndarray:
-    cmd = ["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={size},{size}",
-           "--virtual-time-budget=20000", f"--screenshot={path}", url]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=180)
-    return iio.imread(path)[..., :3]
+def screenshots(jobs: list[dict], client_dir: Path, folder: Path) -> None:
+    """Run shoot.mjs on [{url, path, size}, ...] (one browser for all)."""
+    jobs_file = folder / "jobs.json"
+    jobs_file.write_text(json.dumps(jobs))
+    shoot = Path(__file__).with_name("shoot.mjs")
+    subprocess.run(["node", str(shoot), str(client_dir), str(jobs_file)], check=True, timeout=600)
 
 
 def field_views(run_dir: Path, azimuths: list[float], elevation: float, size: int):
@@ -76,18 +76,21 @@ def main() -> None:
         (site / "node_modules").symlink_to((args.client_dir / "node_modules").resolve())
         server, port = serve(site)
         try:
-            rows, ious = [], []
-            for i, az in enumerate(azimuths):
-                url = (f"http://127.0.0.1:{port}/view.html?model=model.glb&size={args.size}&az={az}"
-                       f"&el={args.elevation}&dist={scene.distance}&fovy={scene.fovy}")
-                shaded = screenshot(url, args.out_dir / f"three_az{int(az)}.png", args.size, site / "profile")
-                mask = screenshot(url + "&mode=mask", site / "mask.png", args.size, site / "profile")
-                three_mask = mask.mean(axis=-1) < 128
-                union = (three_mask | field_mask[i]).sum()
-                ious.append(float((three_mask & field_mask[i]).sum() / union) if union else 1.0)
-                rows.append(side_by_side(field_rgb[i], shaded))
+            base = (f"http://127.0.0.1:{port}/view.html?model=model.glb&size={args.size}&el={args.elevation}"
+                    f"&dist={scene.distance}&fovy={scene.fovy}")
+            shaded = [args.out_dir / f"three_az{int(az)}.png" for az in azimuths]
+            masks = [site / f"mask_az{int(az)}.png" for az in azimuths]
+            jobs = [{"url": f"{base}&az={az}", "path": str(p), "size": args.size} for az, p in zip(azimuths, shaded)]
+            jobs += [{"url": f"{base}&az={az}&mode=mask", "path": str(p), "size": args.size} for az, p in zip(azimuths, masks)]
+            screenshots(jobs, args.client_dir, site)
         finally:
             server.shutdown()
+        rows, ious = [], []
+        for i in range(len(azimuths)):
+            three_mask = iio.imread(masks[i])[..., :3].mean(axis=-1) < 128
+            union = (three_mask | field_mask[i]).sum()
+            ious.append(float((three_mask & field_mask[i]).sum() / union) if union else 1.0)
+            rows.append(side_by_side(field_rgb[i], iio.imread(shaded[i])[..., :3]))
     save_png(contact_sheet(rows, columns=2, pad=4), args.out_dir / "side_by_side.png")
     report = {"glb": str(args.glb), "azimuths": azimuths, "elevation": args.elevation, "size": args.size,
               "iou": ious, "iou_mean": float(np.mean(ious))}
