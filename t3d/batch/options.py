@@ -23,8 +23,9 @@ BATCH_OWNED = {"out": "the batch names each run's folder inside --out",
                "overwrite": "the batch never replaces a run; remove its folder to start it again"}
 # Options that do not change what is trained: left out of the run folder's name, so a larger
 # --steps continues the same runs and output settings can differ between invocations.
-NOT_IN_NAME = frozenset({"steps", "device", "threads", "video", "mesh", "video_frames", "mesh_format",
-                         "preview_every", "checkpoint_every"})
+NOT_IN_NAME = frozenset({"steps", "device", "threads", "video", "mesh", "video_frames", "video_resolution",
+                         "video_elevation", "video_panels", "gif", "mesh_format", "mesh_resolution", "mesh_faces",
+                         "texture", "texture_size", "preview_every", "checkpoint_every"})
 # What `generate --resume` takes from the options (the rest comes from the run's config.yaml).
 RESUME_OPTIONS = ("steps", "device", "threads", "video", "mesh")
 

@@ -60,7 +60,9 @@ def inspect_run(run_dir: Path, prompt: str, steps: Optional[int], want_video: bo
     config = read_config(run_dir) if has_config else None
     step = newest_checkpoint_step(run_dir)
     target = steps if steps is not None else (config or {}).get("steps")
-    mesh_format = ((config or {}).get("output") or {}).get("mesh_format", "glb")
+    # The mesh section (`mesh.format`); runs of earlier versions kept it as output.mesh_format.
+    mesh_format = ((config or {}).get("mesh") or {}).get("format") or \
+        ((config or {}).get("output") or {}).get("mesh_format", "glb")
     missing = tuple(name for name, wanted, path in (("video", want_video, "video.mp4"),
                                                       ("mesh", want_mesh, f"mesh.{mesh_format}"))
                     if wanted and not (run_dir / path).is_file())

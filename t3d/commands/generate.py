@@ -179,17 +179,19 @@ def start_or_resume(req: GenerateRequest, cfg: RunConfig, run_dir: Path, trainer
 
 
 def finish_outputs(scene, run_dir: Path, cfg: RunConfig, video: bool, mesh: bool, console: Console) -> None:
-    from t3d.outputs import export_scene_mesh, render_video
+    from t3d.export.mesh_export import export_run_mesh
+    from t3d.export.video import render_run_video
 
     scene.field.eval()
     if video:
-        path = render_video(scene, run_dir / "video.mp4")
+        path = render_run_video(scene, run_dir / "video.mp4", cfg.video)
         console.print(f"video: {path}")
     if mesh:
         try:
-            path = export_scene_mesh(scene, run_dir / f"mesh.{cfg.output.mesh_format}")
-            console.print(f"mesh: {path}")
+            result = export_run_mesh(scene, run_dir, cfg.mesh)
         except WriteError:
             raise
         except T3dError as exc:  # an empty field is a result worth keeping, not a crash
-            console.print(f"mesh skipped: {exc}")
+            console.print(f"mesh skipped: {exc}", markup=False)
+        else:
+            console.print(result.summary(), markup=False, highlight=False)
