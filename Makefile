@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.t3d-installed
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo test test-slow bench gltf-check clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,10 @@ $(STAMP): pyproject.toml Makefile
 	# nerfacc ships an sdist whose build imports torch: build it against the torch we have,
 	# without compiling CUDA kernels (its CPU volume-rendering functions are pure PyTorch).
 	$(BIN)/python -c "import nerfacc" 2>/dev/null || BUILD_NO_CUDA=1 $(BIN)/python -m pip install -q --no-build-isolation "nerfacc>=0.5.3"
-	$(BIN)/python -m pip install -q --no-build-isolation -e ".[test]"
+	$(BIN)/python -m pip install -q --no-build-isolation -e ".[test,ray]"
+	# The Khronos glTF-Validator checks exported GLBs in the tests (Node.js; skipped without npm,
+	# except in CI, which requires it).
+	command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix examples/.gltf-client gltf-validator || true
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,6 +33,9 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+gltf-check: $(STAMP)
+	PYTHON=$(BIN)/python examples/gltf_client_check.sh runs/demo
 
 bench: $(STAMP)
 	$(BIN)/python examples/bench.py

@@ -7,7 +7,10 @@ what an uninterrupted one would, on any device.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -28,6 +31,27 @@ from t3d.timing import NULL_TIMER, StepTimer
 
 class Interrupted(T3dError):
     exit_code = 130
+
+
+@contextlib.contextmanager
+def defer_sigint(stop: list):
+    """Ctrl-C (SIGINT) ends the run between two steps, never inside one: a step interrupted after
+    the optimizer moved would save the next step's weights under this step's number. The first
+    SIGINT sets `stop`; a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if stop:
+            raise KeyboardInterrupt
+        stop.append(signum)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def step_generator(seed: int, step: int) -> torch.Generator:
@@ -143,21 +167,20 @@ class Trainer:
         from t3d.progress import TrainingProgress
 
         progress = TrainingProgress(self.cfg.steps, self.step, console)
-        try:
-            with progress, RunLog(self.run_dir) as log:
-                self._loop(log, progress)
-                if not self._saved(self.step):
-                    self._checkpoint(log)
-        except KeyboardInterrupt:
-            path = self.save()
-            raise Interrupted(f"interrupted at step {self.step}; saved {path}; continue with "
-                              f"t3d generate --resume {self.run_dir}") from None
+        stop: list[int] = []
+        with defer_sigint(stop), progress, RunLog(self.run_dir) as log:
+            self._loop(log, progress, stop)
+            if not self._saved(self.step):
+                self._checkpoint(log)
+        if stop:
+            raise Interrupted(f"interrupted at step {self.step}; saved {ckpt.list_checkpoints(self.run_dir)[-1]}; "
+                              f"continue with t3d generate --resume {self.run_dir}")
 
-    def _loop(self, log: RunLog, progress) -> None:
+    def _loop(self, log: RunLog, progress, stop: list) -> None:
         from t3d.previews import save_preview
 
         cfg, bad_in_row, started = self.cfg, 0, time.perf_counter()
-        while self.step < cfg.steps:
+        while self.step < cfg.steps and not stop:
             record = self.train_step()
             if record is None:
                 self.skipped += 1

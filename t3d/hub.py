@@ -162,3 +162,31 @@ def _quiet(loader: Callable[..., Any], source: str, **kw) -> Any:
     finally:
         if bars:
             hf_logging.enable_progress_bar()
+
+
+def in_local_cache(repo_id: str, filename: str) -> bool:
+    """Whether `filename` of a Hub repo is in the local cache (no network request)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(repo_id, filename)
+    except (ImportError, ValueError, OSError):
+        return False
+    return isinstance(found, str)
+
+
+def downloadable(repo_id: str, filename: str) -> bool:
+    """Whether the Hub can be asked for `filename` of `repo_id` right now (False when offline).
+    One HEAD request with a short timeout: a machine without network answers in seconds."""
+    if offline():
+        return False
+    try:
+        from huggingface_hub import constants, file_exists
+
+        previous, constants.HF_HUB_ETAG_TIMEOUT = constants.HF_HUB_ETAG_TIMEOUT, 5
+        try:
+            return bool(file_exists(repo_id, filename))
+        finally:
+            constants.HF_HUB_ETAG_TIMEOUT = previous
+    except Exception:  # no network, a proxy error, a gated or missing repo: not downloadable now
+        return False

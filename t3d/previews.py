@@ -11,7 +11,7 @@ PREVIEW_AZIMUTHS = [0.0, 90.0, 180.0, -90.0]
 
 def save_preview(scene, run_dir: Path, step: int) -> Path:
     res = scene.cfg.render.resolution
-    out = scene.render_views(PREVIEW_AZIMUTHS, max(res, 64), scene.cfg.output.video_elevation)
+    out = scene.render_views(PREVIEW_AZIMUTHS, max(res, 64), scene.cfg.video.elevation)
     images = [img.permute(1, 2, 0).cpu().numpy() for img in out.rgb]
     path = Path(run_dir) / "previews" / f"step_{step:06d}.png"
     save_png(contact_sheet(images, columns=len(images)), path)

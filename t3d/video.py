@@ -62,6 +62,18 @@ def write_video(frames, path: str | os.PathLike, fps: int = 30, quality: int = 8
     return path
 
 
+def write_gif(frames, path: str | os.PathLike, fps: int = 30) -> Path:
+    """Write frames (H, W, 3) as a looping GIF (one 256-colour palette per frame), atomically."""
+    path = Path(path)
+    frames = [to_uint8(f) for f in frames]
+    if not frames:
+        raise T3dError(f"no frames to write to {path}")
+    with atomic_path(path) as tmp:
+        # GIF delays are in hundredths of a second: 30 fps is stored as 30 ms -> 33 fps in viewers.
+        iio.imwrite(tmp, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0)
+    return path
+
+
 def read_video_frames(path: str | os.PathLike) -> np.ndarray:
     """All frames of a video as (N, H, W, 3) uint8."""
     path = Path(path)

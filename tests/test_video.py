@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from t3d.errors import T3dError
-from t3d.video import colorize_depth, contact_sheet, read_video_frames, save_png, side_by_side, write_video
+from t3d.video import colorize_depth, contact_sheet, read_video_frames, save_png, side_by_side, write_gif, write_video
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (40, 120, 200), (0, 0, 0)]
 
@@ -78,3 +78,14 @@ def test_colorize_depth_near_bright_far_dark_background_white():
     auto = colorize_depth(depth)
     assert (auto[0, 0] == 255).all() and (auto[1, 1] == 255).all()
     assert (colorize_depth(np.zeros((3, 3))) == 255).all()
+
+
+def test_gif_round_trip_keeps_frames_and_loops(tmp_path):
+    frames = [np.full((6, 10, 3), c, np.uint8) for c in COLOURS[:4]]
+    path = write_gif(frames, tmp_path / "orbit.gif", fps=10)
+    assert [p.name for p in tmp_path.iterdir()] == ["orbit.gif"]
+    back = iio.imread(path, index=None)
+    assert back.shape == (4, 6, 10, 3)
+    for frame, colour in zip(back, COLOURS):
+        assert np.abs(frame.astype(int) - colour).max() <= 2  # a flat frame fits one palette exactly
+    assert iio.immeta(path)["loop"] == 0 and iio.immeta(path)["duration"] == 100

@@ -7,11 +7,7 @@ import sys
 
 from t3d.errors import T3dError
 
-try:  # typer >= 0.2x vendors its own click; older typer re-raises the click package's exceptions
-    from typer import Abort, Exit
-    from typer._click.exceptions import ClickException, UsageError
-except ImportError:  # pragma: no cover - depends on the installed typer
-    from click.exceptions import Abort, ClickException, Exit, UsageError
+from t3d.cli.clicks import Abort, ClickException, Exit, UsageError
 
 
 def fail(message: str, code: int = 2) -> int:

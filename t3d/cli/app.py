@@ -4,13 +4,18 @@ stderr and exit 2 (see `main`)."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from t3d.batch.command import CONTEXT_SETTINGS as BATCH_CONTEXT
+from t3d.batch.command import batch as batch_command
 from t3d.cli.generate import register as register_generate
 from t3d.cli.console import console
+from t3d.cli.flags import command_parameters, command_values, with_signature
+from t3d.export.config import MeshExportConfig, VideoConfig
 from t3d.config.parsing import parse_words
 
 app = typer.Typer(
@@ -18,37 +23,39 @@ app = typer.Typer(
     help="Text-to-3D by score distillation. Offline by default with the built-in analytic prior "
          "(--model analytic); Stable Diffusion with --model ID_OR_FOLDER.")
 register_generate(app)
+app.command("batch", context_settings=BATCH_CONTEXT)(batch_command)
 
 
-@app.command("render-video")
-def render_video_cmd(
-    run: Path = typer.Argument(..., help="Run folder (uses its latest checkpoint) or a checkpoint file."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Video path (default RUN/video.mp4)."),
-    frames: Optional[int] = typer.Option(None, help="Number of frames around the orbit (default: the run's, 120)."),
-    resolution: Optional[int] = typer.Option(None, help="Frame size in pixels (default 128)."),
-    elevation: Optional[float] = typer.Option(None, help="Orbit elevation in degrees (default 15)."),
-    panels: Optional[str] = typer.Option(None, help="Comma-separated panels side by side: rgb,depth,normal."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda."),
-):
-    """Render a 360° orbit video of a run."""
+def _run_and_device(what: str) -> list[inspect.Parameter]:
+    kind = inspect.Parameter.KEYWORD_ONLY
+    return [
+        inspect.Parameter("run", kind, annotation=Path, default=typer.Argument(
+            ..., help="Run folder (its newest checkpoint that verifies) or a checkpoint file.")),
+        inspect.Parameter("out", kind, annotation=Optional[Path], default=typer.Option(
+            None, "--out", "-o", help=f"{what} path (default: in the run folder).")),
+        inspect.Parameter("device", kind, annotation=str, default=typer.Option("auto", help="auto | cpu | cuda.")),
+    ]
+
+
+def render_video_cmd(**kwargs) -> None:
+    """Render a 360° orbit video of a run: colour, normal and depth panels, mp4 (and a GIF)."""
     from t3d.commands.render_video import run_render_video
 
-    run_render_video(run, out, frames, resolution, elevation, panels, device, console)
+    run_render_video(kwargs["run"], kwargs["out"], kwargs["device"], command_values(VideoConfig, kwargs), console)
 
 
-@app.command("export-mesh")
-def export_mesh_cmd(
-    run: Path = typer.Argument(..., help="Run folder (uses its latest checkpoint) or a checkpoint file."),
-    format: Optional[str] = typer.Option(None, "--format", "-f", help="glb | obj | ply (default: from --out's suffix, else glb)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Mesh path (default RUN/mesh.<format>)."),
-    resolution: Optional[int] = typer.Option(None, help="Marching-cubes grid resolution (default 128)."),
-    threshold: Optional[str] = typer.Option(None, help="Density level of the surface, or 'auto': the level whose silhouettes match the rendered views (default: the run's, auto)."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda."),
-):
-    """Extract a vertex-coloured mesh by marching cubes and export it (GLB, OBJ or PLY)."""
+def export_mesh_cmd(**kwargs) -> None:
+    """Export a run's surface as a textured GLB / OBJ (or a vertex-coloured PLY), checked against the field."""
     from t3d.commands.export_mesh import run_export_mesh
 
-    run_export_mesh(run, format, out, resolution, threshold, device, console)
+    run_export_mesh(kwargs["run"], kwargs["out"], kwargs["device"], command_values(MeshExportConfig, kwargs),
+                    console)
+
+
+app.command("render-video", help=render_video_cmd.__doc__)(
+    with_signature(render_video_cmd, _run_and_device("Video") + command_parameters(VideoConfig)))
+app.command("export-mesh", help=export_mesh_cmd.__doc__)(
+    with_signature(export_mesh_cmd, _run_and_device("Mesh") + command_parameters(MeshExportConfig)))
 
 
 @app.command("debias-prompt")

@@ -48,7 +48,7 @@ def option_parameter(name: str, target: FlagTarget) -> inspect.Parameter:
 
 
 def parameter_name(target: FlagTarget) -> str:
-    return "cfg_" + target.flag.long.lstrip("-").replace("-", "_")
+    return target.flag.long.lstrip("-").replace("-", "_")
 
 
 def config_parameters(skip: tuple[str, ...] = ()) -> list[inspect.Parameter]:
@@ -87,3 +87,52 @@ def value_of(kwargs: dict[str, Any], flag: str) -> Any:
         if target.flag.long == flag:
             return kwargs.get(parameter_name(target))
     raise T3dError(f"no flag {flag}")
+
+
+# ---------------------------------------------------------------- a section's own command
+
+
+def command_targets(section: type) -> list[tuple[str, Any]]:
+    """(field name, Flag) of the fields that declare names in the section's own command."""
+    import dataclasses
+
+    from t3d.config.options import field_flag
+
+    out = []
+    for f in dataclasses.fields(section):
+        flag = field_flag(f)
+        if flag is not None and flag.command:
+            out.append((f, flag))
+    return out
+
+
+def command_parameters(section: type) -> list[inspect.Parameter]:
+    """Options of `export-mesh` / `render-video`: each reads None when not given (the run's own
+    setting then stays), and its help shows the default of a new run."""
+    import dataclasses
+
+    from t3d.config.codec import field_types
+    from t3d.config.options import field_help
+
+    types = field_types(section)
+    params = []
+    for f, flag in command_targets(section):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        value_type = flag.kind or (types[f.name] if types[f.name] in (str, int, float, bool) else str)
+        shown = flag.shown or (",".join(default) if isinstance(default, tuple) else
+                                ("on" if default else "off") if isinstance(default, bool) else str(default))
+        opt = typer.Option(None, *flag.command, help=field_help(f), show_default=f"the run's; a new run's: {shown}",
+                           metavar=flag.metavar)
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=opt,
+                                        annotation=Optional[value_type]))
+    return params
+
+
+def command_values(section: type, kwargs: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """(field name, value, the option as typed) for every option of the section that was given."""
+    given = []
+    for f, flag in command_targets(section):
+        raw = kwargs.get(f.name)
+        if raw is not None:
+            given.append((f.name, flag.parse(raw) if flag.parse is not None else raw, flag.command[0].split("/")[0]))
+    return given

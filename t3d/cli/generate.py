@@ -37,23 +37,47 @@ _COMMAND_OPTIONS = [
 def _parameters() -> list[inspect.Parameter]:
     kind = inspect.Parameter.KEYWORD_ONLY
     own = [inspect.Parameter(name, kind, default=default, annotation=tp) for name, tp, default in _COMMAND_OPTIONS]
-    return own + config_parameters()
+    config = config_parameters()
+    clash = {p.name for p in own} & {p.name for p in config}
+    if clash:  # a config flag named like a command option: the declaration must pick another name
+        raise TypeError(f"config flags clash with generate's own options: {sorted(clash)}")
+    return own + config
 
 
 def generate(**kwargs) -> None:
     """Optimise a 3D field for PROMPT and write a run folder: config, checkpoints, previews, video, mesh."""
     from t3d.cli.console import console
-    from t3d.commands.generate import GenerateRequest, run_generate
+    from t3d.commands.generate import run_generate
+
+    run_generate(make_request(kwargs), console)
+
+
+def make_request(kwargs: dict):
+    """The GenerateRequest of parsed `generate` options."""
+    from t3d.commands.generate import GenerateRequest
 
     special = ("--method", "--model", "--steps")
     values = [v for v in collect_values(kwargs) if v[2] not in special]
-    request = GenerateRequest(
+    return GenerateRequest(
         prompt=kwargs["prompt"], method=value_of(kwargs, "--method"), model=value_of(kwargs, "--model"),
         steps=value_of(kwargs, "--steps"), out=kwargs["out"], resume=kwargs["resume"],
         overwrite=kwargs["overwrite"], config=kwargs["config"], values=values, sets=list(kwargs["set_"]),
         video=kwargs["video"], mesh=kwargs["mesh"])
-    run_generate(request, console)
+
+
+def request_from_tokens(command, prompt: str, tokens: list[str]):
+    """What `t3d generate PROMPT TOKENS...` would run (for callers that hold generate's options as
+    text, like `t3d batch`, which checks every prompt line's values before anything runs)."""
+    return make_request(command.make_context("generate", [prompt, *tokens]).params)
 
 
 def register(app: typer.Typer) -> None:
     app.command("generate", help=generate.__doc__)(with_signature(generate, _parameters()))
+
+
+def click_command():
+    """The click command of `t3d generate` alone: its parameters are generate's option table."""
+    app = typer.Typer(add_completion=False)
+    register(app)
+    app.command("_")(lambda: None)  # a second command keeps typer from collapsing the app into one
+    return typer.main.get_command(app).get_command(None, "generate")

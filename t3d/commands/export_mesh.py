@@ -1,4 +1,5 @@
-"""`t3d export-mesh`: marching cubes on a run's field, written as GLB, OBJ or PLY."""
+"""`t3d export-mesh`: the run's surface as a textured GLB / OBJ or a vertex-coloured PLY, with a
+check of the written file against the field (mesh_check.json and .png in the run folder)."""
 
 from __future__ import annotations
 
@@ -7,44 +8,31 @@ from typing import Optional
 
 from rich.console import Console
 
-from t3d.errors import T3dError
-from t3d.run.folder import run_dir_of
+from t3d.config import set_value, validate
+from t3d.export.config import MESH_FORMATS
+from t3d.run.folder import load_run_config, run_dir_of
 from t3d.run.lock import lock_if_inside
 
 
-def parse_threshold(text: Optional[str]) -> Optional[float]:
-    """'auto' or None -> None (auto); a positive number -> that density level."""
-    if text is None or text.strip().lower() == "auto":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise T3dError(f"--threshold expects a positive number or 'auto', got '{text}'") from None
-    if not value > 0:
-        raise T3dError(f"--threshold must be positive, got {text}")
-    return value
-
-
-def run_export_mesh(run: Path, fmt: Optional[str], out: Optional[Path], resolution, threshold, device: str,
-                    console: Console) -> Path:
-    from t3d.outputs import export_scene_mesh
+def run_export_mesh(run: Path, out: Optional[Path], device: str, values: list, console: Console) -> Path:
+    """`values`: (mesh option, value, flag) given on the command line; the run's own settings fill
+    the rest (a format not given follows --out's suffix). Checked before the scene loads."""
+    from t3d.export.mesh_export import export_run_mesh
     from t3d.run.load import load_scene
-    from t3d.scene.mesh import MESH_FORMATS
 
-    if fmt is None:
-        fmt = out.suffix.lstrip(".").lower() if out is not None and out.suffix else "glb"
-    fmt = fmt.lower()
-    if fmt not in MESH_FORMATS:
-        raise T3dError(f"unknown mesh format '{fmt}'; choose from {', '.join(MESH_FORMATS)}")
-    if resolution is not None and resolution < 8:
-        raise T3dError(f"--resolution must be at least 8, got {resolution}")
-    level = parse_threshold(threshold)
     run_dir = run_dir_of(Path(run))
-    target = Path(out) if out else run_dir / f"mesh.{fmt}"
-    with lock_if_inside(run_dir, target, "t3d export-mesh"):
+    cfg = load_run_config(run_dir)
+    suffix = Path(out).suffix.lstrip(".").lower() if out is not None else ""
+    if suffix in MESH_FORMATS and not any(name == "format" for name, _, _ in values):
+        values = [("format", suffix, "--out")] + list(values)
+    for name, value, label in values:
+        set_value(cfg, f"mesh.{name}", value, label)
+    validate(cfg.mesh)
+    target = Path(out) if out else run_dir / f"mesh.{cfg.mesh.format}"
+    # The check writes mesh_check.json/png into the run folder, wherever the mesh goes.
+    inside = run_dir / "mesh_check.json" if cfg.mesh.check else target
+    with lock_if_inside(run_dir, inside, "t3d export-mesh"):
         scene, run_dir, step = load_scene(run, device, note=lambda line: console.print(line, markup=False))
-        if threshold is not None and level is None:
-            scene.cfg.output.mesh_threshold = None  # an explicit 'auto' overrides the run's fixed level
-        path = export_scene_mesh(scene, target, fmt, resolution, level)
-    console.print(f"mesh of step {step}: {path}")
-    return path
+        result = export_run_mesh(scene, run_dir, cfg.mesh, out_path=target)
+    console.print(f"step {step}: {result.summary()}", markup=False, highlight=False)
+    return result.mesh_path

@@ -102,7 +102,6 @@ def resolve_framing(cfg: RunConfig, prior) -> None:
 
 def run_generate(req: GenerateRequest, console: Console) -> Path:
     cfg, run_dir = plan_run(req)
-    from t3d.priors.factory import build_prior
     from t3d.scene.device import pick_device
 
     from t3d.cpu import configure_threads
@@ -110,8 +109,7 @@ def run_generate(req: GenerateRequest, console: Console) -> Path:
     device = pick_device(cfg.device)
     configure_threads(cfg.threads)
     check_device_memory(cfg, device)
-    prior = build_prior(cfg, device)  # before touching the disk: an unavailable model changes nothing
-    prior.check_prompt(cfg.prompt)
+    prior = load_prior(cfg, device, console)  # before touching the disk: an unavailable model changes nothing
     resolve_framing(cfg, prior)
     from t3d.engine import Trainer
 
@@ -140,6 +138,23 @@ def remove_stale_temporaries(run_dir: Path) -> None:
             path.unlink(missing_ok=True)
 
 
+def load_prior(cfg: RunConfig, device, console: Console):
+    """The run's prior, with `--model auto` resolved (and recorded in cfg.model for the replay)."""
+    from t3d.priors import auto
+    from t3d.priors.factory import build_prior
+
+    chosen = auto.resolve(cfg.model)
+    cfg.model = chosen.model
+    prior = build_prior(cfg, device)
+    try:
+        prior.check_prompt(cfg.prompt)
+    except T3dError as exc:
+        raise T3dError(f"{exc}; {auto.SD_HINT}" if chosen.line else str(exc)) from None
+    if chosen.line:  # after the checks: an error stays the only line
+        console.print(chosen.line, markup=False, highlight=False)
+    return prior
+
+
 def start_or_resume(req: GenerateRequest, cfg: RunConfig, run_dir: Path, trainer, console: Console) -> bool:
     """Under the run's lock: prepare a new folder, or load the newest verified checkpoint and cut
     the log back to it. False when a resumed run has nothing left to train."""
@@ -164,17 +179,19 @@ def start_or_resume(req: GenerateRequest, cfg: RunConfig, run_dir: Path, trainer
 
 
 def finish_outputs(scene, run_dir: Path, cfg: RunConfig, video: bool, mesh: bool, console: Console) -> None:
-    from t3d.outputs import export_scene_mesh, render_video
+    from t3d.export.mesh_export import export_run_mesh
+    from t3d.export.video import render_run_video
 
     scene.field.eval()
     if video:
-        path = render_video(scene, run_dir / "video.mp4")
+        path = render_run_video(scene, run_dir / "video.mp4", cfg.video)
         console.print(f"video: {path}")
     if mesh:
         try:
-            path = export_scene_mesh(scene, run_dir / f"mesh.{cfg.output.mesh_format}")
-            console.print(f"mesh: {path}")
+            result = export_run_mesh(scene, run_dir, cfg.mesh)
         except WriteError:
             raise
         except T3dError as exc:  # an empty field is a result worth keeping, not a crash
-            console.print(f"mesh skipped: {exc}")
+            console.print(f"mesh skipped: {exc}", markup=False)
+        else:
+            console.print(result.summary(), markup=False, highlight=False)

@@ -1,4 +1,4 @@
-"""`t3d render-video`: a 360° orbit video of a run's latest (or a given) checkpoint."""
+"""`t3d render-video`: a 360° orbit video of a run's newest verified (or a given) checkpoint."""
 
 from __future__ import annotations
 
@@ -7,25 +7,25 @@ from typing import Optional
 
 from rich.console import Console
 
-from t3d.errors import T3dError
-from t3d.run.folder import run_dir_of
+from t3d.config import set_value, validate
+from t3d.run.folder import load_run_config, run_dir_of
 from t3d.run.lock import lock_if_inside
 
 
-def run_render_video(run: Path, out: Optional[Path], frames, resolution, elevation, panels: Optional[str],
-                     device: str, console: Console) -> Path:
-    from t3d.outputs import render_video
+def run_render_video(run: Path, out: Optional[Path], device: str, values: list, console: Console) -> Path:
+    """`values`: (video option, value, flag) given on the command line; the run's own settings
+    fill the rest. Everything is checked before the scene loads."""
+    from t3d.export.video import render_run_video
     from t3d.run.load import load_scene
 
-    if frames is not None and frames <= 0:
-        raise T3dError(f"--frames must be positive, got {frames}")
-    if resolution is not None and resolution < 8:
-        raise T3dError(f"--resolution must be at least 8, got {resolution}")
-    panel_list = tuple(p.strip() for p in panels.split(",")) if panels else None
     run_dir = run_dir_of(Path(run))
+    cfg = load_run_config(run_dir)
+    for name, value, label in values:
+        set_value(cfg, f"video.{name}", value, label)
+    validate(cfg.video)
     target = Path(out) if out else run_dir / "video.mp4"
     with lock_if_inside(run_dir, target, "t3d render-video"):
         scene, run_dir, step = load_scene(run, device, note=lambda line: console.print(line, markup=False))
-        path = render_video(scene, target, frames, resolution, panel_list, elevation)
+        path = render_run_video(scene, target, cfg.video)
     console.print(f"video of step {step}: {path}")
     return path

@@ -27,7 +27,7 @@ def sections(cfg: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 def _label(f: dataclasses.Field, path: str) -> str:
     """The flag a user typed, with the config key when that says more (`--bandwidth (analytic.bandwidth)`)."""
     flag, key = field_flag(f), f"{path}{f.name}"
-    if flag is None:
+    if flag is None or not flag.name:
         return key
     return flag.long if flag.long == "--" + key.replace("_", "-") else f"{flag.long} ({key})"
 
@@ -37,18 +37,22 @@ def _numbers(value: Any) -> list:
     return [v for v in items if isinstance(v, (int, float)) and not isinstance(v, bool)]
 
 
+def check_value(f: dataclasses.Field, value: Any, label: str) -> None:
+    """NaN, infinity and out-of-range numbers of one field's value, named by `label`."""
+    if dataclasses.is_dataclass(value) or value is None:
+        return
+    bounds = field_bounds(f)
+    for number in _numbers(value):
+        if isinstance(number, float) and not math.isfinite(number):
+            raise T3dError(f"{label} must be a finite number, got {number}")
+        if bounds is not None and not bounds.admits(number):
+            raise T3dError(f"{label} must be {bounds.describe()}, got {shown_number(number)}")
+
+
 def check_numbers(node: Any, path: str) -> None:
     """NaN, infinity and out-of-range values in one section, named by flag and key."""
     for f in dataclasses.fields(node):
-        value = getattr(node, f.name)
-        if dataclasses.is_dataclass(value) or value is None:
-            continue
-        bounds = field_bounds(f)
-        for number in _numbers(value):
-            if isinstance(number, float) and not math.isfinite(number):
-                raise T3dError(f"{_label(f, path)} must be a finite number, got {number}")
-            if bounds is not None and not bounds.admits(number):
-                raise T3dError(f"{_label(f, path)} must be {bounds.describe()}, got {shown_number(number)}")
+        check_value(f, getattr(node, f.name), _label(f, path))
 
 
 def validate(cfg: Any) -> None:

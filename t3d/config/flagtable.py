@@ -56,7 +56,7 @@ def flag_table() -> tuple[FlagTarget, ...]:
     seen: dict[str, FlagTarget] = {}
     for key, f, tp, selector in _walk(RunConfig, ""):
         flag = field_flag(f)
-        if flag is None or flag.long in seen:
+        if flag is None or not flag.name or flag.long in seen:  # no name: only the section's own command
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         seen[flag.long] = FlagTarget(flag, key, field_help(f), default, flag.kind or _base_type(tp), selector)

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import yaml
 
+from t3d.config.checks import check_value
 from t3d.config.codec import coerce, field_types, merge, read_yaml
 from t3d.config.migrate import legacy_key, migrate
 from t3d.config.presets import preset
@@ -62,7 +63,9 @@ def set_value(cfg: RunConfig, dotted: str, value: Any, label: Optional[str] = No
                            f"{slot.name} is '{node.kind}'" + (f" (choose it with {slot.flag} {kinds[0]})"
                                                             if slot.flag else ""))
         raise T3dError(f"unknown config key '{dotted}'")
-    setattr(node, leaf, coerce(field_types(type(node))[leaf], value, dotted))
+    value = coerce(field_types(type(node))[leaf], value, dotted)
+    check_value(next(f for f in dataclasses.fields(node) if f.name == leaf), value, label)
+    setattr(node, leaf, value)
 
 
 def _replace(cfg: Any, parents: list[str], new: Any) -> None:

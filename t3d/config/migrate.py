@@ -49,6 +49,11 @@ LEGACY_KEYS = {
     "guidance.keep_words": "prompts.debias.keep_words",
     "guidance.debias_threshold": "prompts.debias.threshold",
 }
+# The video and mesh options of `output` became the `video` and `mesh` sections.
+OUTPUT_KEYS = {"video_frames": "video.frames", "video_resolution": "video.resolution", "video_fps": "video.fps",
+               "video_elevation": "video.elevation", "video_panels": "video.panels",
+               "mesh_format": "mesh.format", "mesh_resolution": "mesh.resolution", "mesh_threshold": "mesh.threshold"}
+LEGACY_KEYS.update({f"output.{old}": new for old, new in OUTPUT_KEYS.items()})
 _RECTIFIER_KEYS = ("enabled", "mode", "pose_classes", "pose_features", "pose_templates", "classifier",
                    "tau_patch", "tau_pose", "ema_rate", "ema_buckets", "template_steps")
 LEGACY_KEYS.update({f"guidance.rectifier.{k}": f"guidance.terms.rectifier.{k}" for k in _RECTIFIER_KEYS})
@@ -94,8 +99,21 @@ def _kind_allows(new_key: str, flat_new: dict[str, Any]) -> bool:
     return True
 
 
+def migrate_output(data: dict) -> dict:
+    """Old `output.video_*` / `output.mesh_*` keys moved to their sections."""
+    output = data.get("output")
+    if not isinstance(output, dict) or not set(output) & set(OUTPUT_KEYS):
+        return data
+    data = copy.deepcopy(data)
+    for old, new in OUTPUT_KEYS.items():
+        if old in data["output"]:
+            _put(data, new, data["output"].pop(old))
+    return data
+
+
 def migrate(data: dict) -> dict:
     """An old-format config mapping in the current layout (a current one is returned unchanged)."""
+    data = migrate_output(data)
     if not is_legacy(data):
         return data
     data = copy.deepcopy(data)

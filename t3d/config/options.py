@@ -23,12 +23,14 @@ METHOD = "Method"
 PRIOR = "Prior"
 OUTPUT = "Output"
 RENDERING = "Rendering and field"
+MESH = "Mesh"
+VIDEO = "Video"
 VSD = "VSD / ESD (score model of the renders)"
 DSDS = "D-SDS (score clipping, prompt debiasing)"
 SDI = "SDI (DDIM-inverted noise, convexity)"
 GSD = "GSD (3D-consistent noise, gradient consistency)"
 USD = "USD / RecDreamer (pose rectifier)"
-PANELS = (BASICS, METHOD, PRIOR, OUTPUT, RENDERING, VSD, DSDS, SDI, GSD, USD)
+PANELS = (BASICS, METHOD, PRIOR, OUTPUT, RENDERING, MESH, VIDEO, VSD, DSDS, SDI, GSD, USD)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class Flag:
     kind: Optional[type] = None
     metavar: Optional[str] = None
     shown: Optional[str] = None  # how --help shows the default, when the value itself does not say it
+    # The option's names in the section's own command (`--resolution` of export-mesh for the
+    # knob `generate` calls `--mesh-resolution`); None: only `generate` has it.
+    command: Optional[tuple[str, ...]] = None
 
     @property
     def long(self) -> str:
@@ -84,14 +89,16 @@ def number(value: float) -> str:
 def option(default: Any, help: str = "", *, flag: Optional[str] = None, panel: str = METHOD,
            parse: Optional[Callable[[Any], Any]] = None, kind: Optional[type] = None,
            metavar: Optional[str] = None, low: Optional[float] = None, high: Optional[float] = None,
-           above: Optional[float] = None, shown: Optional[str] = None) -> Any:
+           above: Optional[float] = None, shown: Optional[str] = None,
+           command: Optional[str | tuple[str, ...]] = None) -> Any:
     """A dataclass field with help text, an optional CLI flag and optional numeric bounds
     (`low`/`high` inclusive, `above` exclusive); see the module docstring."""
     meta: dict[str, Any] = {"help": help}
     if (low, high, above) != (None, None, None):
         meta["bounds"] = Bounds(low, high, above)
-    if flag is not None:
-        meta["flag"] = Flag(flag, panel, parse, kind, metavar, shown)
+    if flag is not None or command is not None:
+        names = (command,) if isinstance(command, str) else command
+        meta["flag"] = Flag(flag or "", panel, parse, kind, metavar, shown, names)
     if isinstance(default, (list, dict, set)):
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=meta)
@@ -120,5 +127,5 @@ def describe(config: Any, name: str) -> str:
     for f in dataclasses.fields(config):
         if f.name == name:
             flag = field_flag(f)
-            return flag.long if flag else name
+            return flag.long if flag and flag.name else name
     return name

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from t3d.config.options import BASICS, OUTPUT, option, section
 from t3d.config.presets import check_method
 from t3d.errors import T3dError
+from t3d.export.config import MeshExportConfig, VideoConfig
 from t3d.guidance.config import GuidanceConfig
 from t3d.priors.config import AnalyticConfig, SDConfig
 from t3d.prompts.config import PromptsConfig
@@ -36,22 +37,6 @@ class OutputConfig:
     keep_checkpoints: int = option(3, "checkpoints kept (older ones are deleted)", low=1)
     preview_every: int = option(200, "Steps between preview images; 0 = none.",
                                 flag="--preview-every", panel=OUTPUT, low=0)
-    video_frames: int = option(120, "Frames of the final 360° video.", flag="--video-frames",
-                               panel=OUTPUT, low=1, high=10000)
-    video_resolution: int = option(128, "video frame size in pixels", low=8, high=4096)
-    video_fps: int = option(30, "video frames per second", low=1, high=240)
-    video_elevation: float = option(15.0, "video orbit elevation in degrees", low=-90, high=90)
-    video_panels: tuple[str, ...] = option(("rgb", "depth"), "panels side by side: rgb, depth, normal")
-    mesh_format: str = option("glb", "glb | obj | ply.", flag="--mesh-format", panel=OUTPUT)
-    mesh_resolution: int = option(128, "marching-cubes grid resolution", low=8, high=1024)
-    # None = auto: the level whose silhouettes match the rendered views
-    mesh_threshold: float | None = option(None, "surface density level; None = auto", above=0)
-
-    def validate(self) -> None:
-        if self.mesh_format not in ("glb", "obj", "ply"):
-            raise T3dError(f"unknown mesh format '{self.mesh_format}' (--mesh-format); choose glb, obj or ply")
-        if not self.video_panels or set(self.video_panels) - {"rgb", "depth", "normal"}:
-            raise T3dError("output.video_panels must be chosen from rgb, depth, normal")
 
 
 @dataclass
@@ -59,8 +44,10 @@ class RunConfig:
     prompt: str = option("", "what to make")
     method: str = option("sds", "Score-distillation method preset: sds | vsd | esd | dsds | sdi | gsd | usd.",
                          flag="--method", panel=BASICS)
-    model: str = option("analytic", "Prior: 'analytic' (built-in, offline), 'analytic:FOLDER' (your posed "
-                        "images), or a diffusers model id / local folder.", flag="--model", panel=BASICS)
+    model: str = option("auto", "Prior: auto (Stable Diffusion on a CUDA GPU when its weights are at hand, "
+                        "else the built-in prior), analytic (built-in, offline), analytic:FOLDER (your posed "
+                        "images), sd (the default Stable Diffusion), or a diffusers model id / local folder.",
+                        flag="--model", panel=BASICS)
     steps: int = option(800, "Total optimisation steps. With --resume: the new total.",
                         flag="--steps", panel=BASICS, low=1, high=10**9)
     seed: int = option(0, "Random seed; same seed and device give the same result.", flag="--seed",
@@ -78,6 +65,8 @@ class RunConfig:
     prompts: PromptsConfig = section(PromptsConfig)
     loss: LossConfig = section(LossConfig)
     output: OutputConfig = section(OutputConfig)
+    video: VideoConfig = section(VideoConfig)
+    mesh: MeshExportConfig = section(MeshExportConfig)
 
     def validate(self) -> None:
         if not self.prompt or not self.prompt.strip():

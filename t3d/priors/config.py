@@ -30,7 +30,8 @@ class AnalyticConfig:
     # The unconditional branch's pose mass: "uniform" (a text-free model has seen objects from every
     # side; it is the prompt that makes the face likely, so CFG amplifies the bias) | "biased".
     uncond_pose: str = option("uniform", "pose mass of the unconditional branch: uniform | biased")
-    adherence: float = option(0.5, "Analytic prior: how much a view prompt conditions on its views, 0..1.", flag="--adherence", panel=PRIOR, low=0, high=1)
+    adherence: float = option(0.5, "Analytic prior: how much a view prompt conditions on its views, 0..1.",
+                              flag="--adherence", panel=PRIOR, low=0, high=1)
     bandwidth: float = option(0.25, "Analytic prior: kernel width per pixel value.",
                               flag="--bandwidth", panel=PRIOR, low=0, high=100)
     distance: float = option(2.0, "framing of the references, also the training cameras' default", above=0)

@@ -19,7 +19,8 @@ class DebiasConfig:
 
     mode: str = option("off", "D-SDS prompt debiasing with a masked LM: auto (only if the MLM loads offline; "
                        "else a note) | on (error if unavailable) | off.", flag="--prompt-debias", panel=DSDS)
-    mlm: str = option("bert-base-uncased", "Masked LM for prompt debiasing: a Hugging Face id or a local folder.", flag="--mlm", panel=DSDS)
+    mlm: str = option("bert-base-uncased", "Masked LM for prompt debiasing: a Hugging Face id or a local folder.",
+                      flag="--mlm", panel=DSDS)
     keep_words: tuple[str, ...] = option((), "Comma-separated prompt words debiasing must never drop (P(u) = 1).",
                                          flag="--keep-words", panel=DSDS, parse=parse_words, kind=str,
                                          metavar="WORDS")

@@ -19,8 +19,8 @@ from t3d.io import atomic_write_text, check_writable_dir
 
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
-RUN_OUTPUTS = ("config.yaml", "log.jsonl", "checkpoints", "previews", "video.mp4", "mesh.glb", "mesh.obj", "mesh.ply",
-               "metrics.json", "eval")
+RUN_OUTPUTS = ("config.yaml", "log.jsonl", "checkpoints", "previews", "video.mp4", "video.gif", "mesh.glb", "mesh.obj",
+               "mesh.mtl", "mesh.png", "mesh.ply", "mesh_check.json", "mesh_check.png", "metrics.json", "eval")
 
 
 def slug(text: str) -> str:

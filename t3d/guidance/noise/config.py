@@ -26,7 +26,8 @@ class InversionNoiseConfig(NoiseConfig):
     kind: str = "inversion"
     scale: Optional[float] = option(None, "CFG scale of the DDIM inversion (SDI's finding: minus the forward scale).",
                                     flag="--inversion-scale", panel=SDI, shown="minus --guidance-scale")
-    steps_per_t: float = option(10.0, "DDIM inversion steps per unit t: int(N * t) steps, t a fraction of T.", flag="--inversion-steps", panel=SDI, above=0, high=1000)
+    steps_per_t: float = option(10.0, "DDIM inversion steps per unit t: int(N * t) steps, t a fraction of T.",
+                                flag="--inversion-steps", panel=SDI, above=0, high=1000)
     tau: float = option(1.0 / 30.0, "Invert to t + tau, tau ~ U(0, TAU) as a fraction of T.",
                         flag="--inversion-tau", panel=SDI, low=0, high=0.999999)
     extra_noise: float = option(0.3, "Std of fresh noise added to the inverted noise.",

@@ -28,7 +28,8 @@ class RectifierConfig:
                        "(prior eps held constant; cheaper).", flag="--rectifier-mode", panel=USD)
     pose_classes: int = option(4, "USD: number K of azimuth pose classes (4: front, back, left, right).",
                                flag="--pose-classes", panel=USD, low=2, high=360)
-    pose_features: str = option("", "USD: pose-classifier features, a Dinov2WithRegisters Hub id or folder.", flag="--pose-features", panel=USD, shown="the prior's")
+    pose_features: str = option("", "USD: pose-classifier features, a Dinov2WithRegisters Hub id or folder.",
+                                flag="--pose-features", panel=USD, shown="the prior's")
     pose_templates: str = option("", "USD: folder of template images with poses.json (file, azimuth, elevation).",
                                  flag="--pose-templates", panel=USD, shown="the prior's references or samples")
     classifier: str = option("templates", "USD: templates (the paper's training-free classifier) | posterior "

@@ -17,8 +17,9 @@ class TimestepsConfig:
 
     kind: str = option("uniform", "uniform (random t) | anneal (t_max -> t_min linearly) | bnf (RecDreamer's "
                        "back-and-forth).", flag="--t-schedule", panel=METHOD)
-    t_range: tuple[float, float] = option((0.02, 0.98), "Timestep range as fractions of T, 'MIN:MAX'.", flag="--t-range", panel=METHOD, parse=parse_range,
-                                          kind=str, metavar="MIN:MAX", low=0, high=1)
+    t_range: tuple[float, float] = option((0.02, 0.98), "Timestep range as fractions of T, 'MIN:MAX'.",
+                                          flag="--t-range", panel=METHOD, parse=parse_range, kind=str,
+                                          metavar="MIN:MAX", low=0, high=1)
     max_milestone: Optional[tuple[float, float]] = option(
         None, "'FRACTION:T_MAX': t_max drops to T_MAX after that fraction of the run (ProlificDreamer: 0.2:0.5).",
         flag="--t-max-milestone", panel=METHOD, parse=parse_milestone, kind=str, metavar="FRACTION:T_MAX")

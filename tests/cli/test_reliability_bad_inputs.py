@@ -74,7 +74,7 @@ CASES = [
     ("resolution-negative", lambda w: generate("--resolution", "-3"), "must be between 8 and 2048"),
     ("resolution-huge", lambda w: generate("--resolution", "100000"), "must be between 8 and 2048"),
     ("resolution-no-memory", lambda w: generate("--resolution", "2048", "--batch", "8"), "GB; this machine has"),
-    ("batch-0", lambda w: generate("--batch", "0"), "--batch (camera.batch) must be between 1"),
+    ("batch-0", lambda w: generate("--batch", "0"), "--batch must be between 1"),
     ("scale-nan", lambda w: generate("--guidance-scale", "nan"), "must be a finite number"),
     ("scale-inf", lambda w: generate("--guidance-scale", "inf"), "must be a finite number"),
     ("clip-nan", lambda w: generate("--score-clip", "nan"), "finite"),
