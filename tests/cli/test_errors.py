@@ -152,10 +152,9 @@ def test_bad_noise_flag_is_one_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--method", "esd", "--esd-lambda", "1.5"], "--esd-lambda (guidance.baseline.esd_lambda) must be between 0 and 1"),
+    (["--method", "esd", "--esd-lambda", "1.5"], "--esd-lambda must be between 0 and 1"),
     (["--method", "sds", "--esd-lambda", "0.5"], "--esd-lambda is an option of baseline 'score_model'"),
-    (["--method", "vsd", "--uncond-prob", "-0.1"],
-     "--uncond-prob (guidance.baseline.uncond_prob) must be between 0 and 1"),
+    (["--method", "vsd", "--uncond-prob", "-0.1"], "--uncond-prob must be between 0 and 1"),
     (["--method", "vsd", "--score-model", "lora"], "unknown score model 'lora'"),
     (["--t-max-milestone", "0.2"], "--t-max-milestone: a milestone is FRACTION:VALUE"),
     (["--resolution-milestone", "0.2:12.5"], "--resolution-milestone: a resolution milestone is FRACTION:PIXELS"),

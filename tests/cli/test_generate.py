@@ -60,7 +60,9 @@ def test_exported_meshes_load_with_vertex_colours(run_dir, tmp_path, fmt):
     assert main(["export-mesh", str(run_dir), "--format", fmt, "--out", str(out), "--threshold", "5"]) == 0
     mesh = trimesh.load(out, force="mesh")
     assert len(mesh.vertices) > 100 and len(mesh.faces) > 100
-    colors = np.asarray(mesh.visual.vertex_colors)
+    # glb and obj carry a baked texture (sampled here at each vertex's uv), ply per-vertex colours.
+    visual = mesh.visual.to_color() if mesh.visual.kind == "texture" else mesh.visual
+    colors = np.asarray(visual.vertex_colors)
     assert colors.shape == (len(mesh.vertices), 4)
     assert colors[:, :3].std() > 0  # real per-vertex colours, not one default value
 
