@@ -128,6 +128,13 @@ def mean(values) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def part_cell(janus: dict) -> str:
+    """'1 handle'; '? handle' when the count was withheld (t3d.evaluate.janus.count_part); '' for folders."""
+    if not janus.get("part"):
+        return ""
+    return f"{'?' if janus.get('parts') is None else janus['parts']} {janus['part']}"
+
+
 def success_matrix(results: list[dict]) -> list[str]:
     """Successful runs / runs for every method (rows) x object (columns), per bandwidth."""
     lines = []
@@ -178,7 +185,7 @@ def markdown(results: list[dict], machine: str, command: str) -> str:
         j = r["janus"]
         verdict = "success" if j["success"] else "janus" if j["janus"] else "no face" if j["faces"] == 0 else "other"
         lines.append(f"| {r['method']} | {r['object']} | {r['bandwidth']:g} | {r['seed']} | {j['pose_accuracy']:.2f} | "
-                     f"{j['front_views']}/{j['views']} | {j['faces']} | {j.get('parts', '')} {j.get('part', '')} | {verdict} |")
+                     f"{j['front_views']}/{j['views']} | {j['faces']} | {part_cell(j)} | {verdict} |")
     lines.append("")
     return "\n".join(lines)
 

@@ -55,11 +55,21 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--set", dest="sets", action="append", default=[])
     p.add_argument("--init-colour", default="")
+    p.add_argument("--uncond-same-object", action="store_true",
+                   help="CFG's unconditional branch = the prompt's object at uniform pose (not every object)")
+    p.add_argument("--key-light", default="", help="x,y,z: re-light the built-in references (use a separate T3D_CACHE)")
     p.add_argument("--trace-every", type=int, default=50)
     p.add_argument("--record", type=Path, default=None)
     p.add_argument("--tag", default="")
     args = p.parse_args(argv)
 
+    if args.key_light:
+        import functools
+
+        from t3d.priors import procedural
+
+        light = tuple(float(v) for v in args.key_light.split(","))
+        procedural.render_object = functools.partial(procedural.render_object, key_light=light)
     req = GenerateRequest(prompt=args.prompt, method=args.method, model=args.model, steps=args.steps, out=args.out,
                           overwrite=True, overrides={"seed": args.seed, "device": "cpu"}, sets=args.sets)
     cfg = build_config(req)
@@ -69,8 +79,18 @@ def main(argv=None) -> int:
     prior = build_prior(cfg, torch.device("cpu"))
     prior.check_prompt(cfg.prompt)
     resolve_framing(cfg, prior)
-    trainer = Trainer(cfg, args.out, prior, torch.device("cpu"))
     group = prior.group_of(cfg.prompt)
+    if args.uncond_same_object:
+        original = prior.log_weights
+
+        def log_weights(prompt: str, _original=original, _group=group):
+            if prompt.strip():
+                return _original(prompt)
+            mine = prior.refs.group == _group
+            return torch.where(mine, -torch.log(mine.sum().float()), torch.tensor(float("-inf")))
+
+        prior.log_weights = log_weights
+    trainer = Trainer(cfg, args.out, prior, torch.device("cpu"))
     elevation = pick_elevation(prior, group, None)
     if args.init_colour == "refs-mean":
         trainer.scene.field.start_colour(reference_mean_colour(prior, group))
@@ -89,7 +109,7 @@ def main(argv=None) -> int:
     trainer.save()
     j = evaluate_run(args.out, EvalOptions(views=36, device="cpu")).metrics["janus"]
     record = {"tag": args.tag, "prompt": args.prompt, "model": args.model, "method": args.method, "seed": args.seed,
-              "steps": args.steps, "sets": args.sets, "init_colour": args.init_colour, "run": str(args.out),
+              "steps": args.steps, "sets": args.sets, "init_colour": args.init_colour, "key_light": args.key_light, "uncond_same_object": args.uncond_same_object, "run": str(args.out),
               "train_s": round(seconds, 1), "front_of_12_by_step": trace,
               **{k: j[k] for k in ("pose_accuracy", "front_views", "faces", "parts", "janus", "success")}}
     line = json.dumps(record)
