@@ -55,6 +55,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--set", dest="sets", action="append", default=[])
     p.add_argument("--init-colour", default="")
+    p.add_argument("--no-view-energy", action="store_true",
+                   help="the prior without view energy (AnalyticPrior.view_energy = 0): the pre-fix behaviour")
+    p.add_argument("--blob-axes", default="", help="ax,ay,az: the start blob's relative radii along x (front), y, z")
     p.add_argument("--uncond-same-object", action="store_true",
                    help="CFG's unconditional branch = the prompt's object at uniform pose (not every object)")
     p.add_argument("--key-light", default="", help="x,y,z: re-light the built-in references (use a separate T3D_CACHE)")
@@ -70,6 +73,10 @@ def main(argv=None) -> int:
 
         light = tuple(float(v) for v in args.key_light.split(","))
         procedural.render_object = functools.partial(procedural.render_object, key_light=light)
+    if args.no_view_energy:
+        from t3d.priors.analytic import AnalyticPrior
+
+        AnalyticPrior.view_energy = lambda self, prompt: torch.zeros(len(self.refs), device=self.device)
     req = GenerateRequest(prompt=args.prompt, method=args.method, model=args.model, steps=args.steps, out=args.out,
                           overwrite=True, overrides={"seed": args.seed, "device": "cpu"}, sets=args.sets)
     cfg = build_config(req)
@@ -96,6 +103,16 @@ def main(argv=None) -> int:
         trainer.scene.field.start_colour(reference_mean_colour(prior, group))
     elif args.init_colour:
         trainer.scene.field.start_colour([float(v) for v in args.init_colour.split(",")])
+    if args.blob_axes:  # on the class: the evaluation's reloaded field must have the same blob
+        from t3d.scene.field import RadianceField
+
+        axes = torch.tensor([float(v) for v in args.blob_axes.split(",")])
+
+        def blob(self, points, _axes=axes):
+            radius = (points / _axes.to(points)).norm(dim=-1)
+            return self.cfg.blob_density * (1 - radius / self.cfg.blob_radius)
+
+        RadianceField.blob = blob
     prepare_new_run_dir(args.out, True)
     save_config(cfg, args.out)
     trace = {0: front_views(trainer, prior, group, elevation)}
@@ -109,7 +126,7 @@ def main(argv=None) -> int:
     trainer.save()
     j = evaluate_run(args.out, EvalOptions(views=36, device="cpu")).metrics["janus"]
     record = {"tag": args.tag, "prompt": args.prompt, "model": args.model, "method": args.method, "seed": args.seed,
-              "steps": args.steps, "sets": args.sets, "init_colour": args.init_colour, "key_light": args.key_light, "uncond_same_object": args.uncond_same_object, "run": str(args.out),
+              "steps": args.steps, "sets": args.sets, "init_colour": args.init_colour, "key_light": args.key_light, "uncond_same_object": args.uncond_same_object, "blob_axes": args.blob_axes, "view_energy": not args.no_view_energy, "run": str(args.out),
               "train_s": round(seconds, 1), "front_of_12_by_step": trace,
               **{k: j[k] for k in ("pose_accuracy", "front_views", "faces", "parts", "janus", "success")}}
     line = json.dumps(record)
