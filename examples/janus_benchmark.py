@@ -190,9 +190,7 @@ def markdown(results: list[dict], machine: str, command: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from t3d.config import known_methods
-
+def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--methods", default="all", help="comma-separated presets, or 'all' (every METHOD_PRESETS entry)")
     p.add_argument("--objects", default=DEFAULT_OBJECTS,
@@ -208,8 +206,44 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("runs/janus-benchmark"), help="folder for runs and results")
     p.add_argument("--table", type=Path, default=None, help="markdown table path (default OUT/janus_benchmark.md)")
     p.add_argument("--grid", type=Path, default=None, help="image grid path (default OUT/janus_grid.png)")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
 
+
+def load_done(results_path: Path) -> dict[str, dict]:
+    """Records already in OUT/results.jsonl, by run key: those runs are not repeated."""
+    done = {}
+    if results_path.exists():
+        for line in results_path.read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                done[record["key"]] = record
+    return done
+
+
+def write_outputs(results: list[dict], args, argv, methods, objects, bandwidths, seeds) -> None:
+    """The markdown tables and the image grid (first bandwidth, first seed: one run per cell)."""
+    import torch
+    from janus_grid import grid_image
+
+    from t3d.io import atomic_write_text
+    from t3d.video import save_png
+
+    threads = max(1, (os.cpu_count() or 1) // max(1, args.jobs))
+    machine = f"CPU, {os.cpu_count()} cores, torch {torch.__version__}, {threads} thread(s) per run, {args.jobs} run(s) at once"
+    command = "python examples/janus_benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    table = args.table or args.out / "janus_benchmark.md"
+    atomic_write_text(table, markdown(results, machine, command.strip()) + "\n")
+    print(f"table: {table}")
+    bw, seed = bandwidths[0][0], seeds[0]
+    cells = {(r["method"], r["object"]): r for r in results if r["bandwidth"] == bw and r["seed"] == seed}
+    grid = save_png(grid_image(cells, methods, objects, args.out), args.grid or args.out / "janus_grid.png")
+    print(f"grid: {grid} (bandwidth {bw:g}, seed {seed})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from t3d.config import known_methods
+
+    args = parse_args(argv)
     methods = known_methods() if args.methods == "all" else parse_list(args.methods)
     unknown = [m for m in methods if m not in known_methods()]
     objects, args.folders = parse_objects(args.objects)
@@ -226,12 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "results.jsonl"
-    done = {}
-    if results_path.exists():
-        for line in results_path.read_text().splitlines():
-            if line.strip():
-                record = json.loads(line)
-                done[record["key"]] = record
+    done = load_done(results_path)
     scope = [(m, o, b, s) for b, only in bandwidths for m in methods for o in only for s in seeds]
     print(f"janus_benchmark: {len(scope)} runs ({len(methods)} methods x {len(objects)} objects x "
           f"{len(seeds)} seeds x {len(bandwidths)} bandwidths), {args.steps} steps each", flush=True)
@@ -245,24 +274,7 @@ def main(argv: list[str] | None = None) -> int:
               f"faces {j['faces']}, parts {j.get('parts')}, janus {j['janus']}, success {j['success']} "
               f"({record['train_s']:.0f}s)", flush=True)
     results = [done[run_key(*item, args.steps)] for item in scope]
-    import torch
-
-    machine = f"CPU, {os.cpu_count()} cores, torch {torch.__version__}, {max(1, (os.cpu_count() or 1) // max(1, args.jobs))} thread(s) per run, {args.jobs} run(s) at once"
-    command = "python examples/janus_benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    table = args.table or args.out / "janus_benchmark.md"
-    from t3d.io import atomic_write_text
-
-    atomic_write_text(table, markdown(results, machine, command.strip()) + "\n")
-    print(f"table: {table}")
-    from janus_grid import grid_image
-
-    from t3d.video import save_png
-
-    # The grid shows one run per cell: the first bandwidth and the first seed asked for.
-    bw, seed = bandwidths[0][0], seeds[0]
-    cells = {(r["method"], r["object"]): r for r in results if r["bandwidth"] == bw and r["seed"] == seed}
-    grid = save_png(grid_image(cells, methods, objects, args.out), args.grid or args.out / "janus_grid.png")
-    print(f"grid: {grid} (bandwidth {bw:g}, seed {seed})")
+    write_outputs(results, args, argv, methods, objects, bandwidths, seeds)
     return 0
 
 

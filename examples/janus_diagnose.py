@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # janus_lab.py beside this script
 
 
 def build(prompt: str, model: str, method: str, sets: list[str]):
@@ -38,8 +41,25 @@ def pose_of(images: torch.Tensor, prior, group: int, elevation: float) -> torch.
     return classify_views(prior.decode(images), prior, group, elevation)
 
 
+def target_shares(prior, x0, cams, cond, uncond, scale: float, t_frac: float, draws: int, group: int,
+                  elevation: float, gen: torch.Generator) -> torch.Tensor:
+    """(3, 3): per camera bin (front, side, back), the share of CFG targets whose nearest reference
+    is front / side / back, over `draws` noise draws at timestep t_frac * T."""
+    t = torch.full((len(cams),), int(t_frac * 999))
+    a2 = prior.alphas_cumprod[t].view(-1, 1, 1, 1)
+    cam_bin = (cams.azimuth.abs() >= 45).long() + (cams.azimuth.abs() > 135).long()
+    counts = torch.zeros(3, 3)
+    for _ in range(draws):
+        x_t = a2.sqrt() * x0 + (1 - a2).sqrt() * torch.randn(x0.shape, generator=gen)
+        d_c, d_u = prior.denoise(x_t, t, cond), prior.denoise(x_t, t, uncond)
+        pose = pose_of((d_u + scale * (d_c - d_u)).clamp(-1, 1), prior, group, elevation).abs()
+        target_bin = (pose >= 45).long() + (pose > 135).long()
+        counts.index_put_((cam_bin, target_bin), torch.ones(len(cams)), accumulate=True)
+    return counts / counts.sum(1, keepdim=True)
+
+
 def main(argv=None) -> int:
-    from t3d.prompts.views import VIEW_NAMES, ViewPrompts
+    from t3d.prompts.views import ViewPrompts
     from t3d.scene.cameras import orbit_cameras
 
     p = argparse.ArgumentParser()
@@ -48,16 +68,14 @@ def main(argv=None) -> int:
     p.add_argument("--method", default="esd")
     p.add_argument("--set", dest="sets", action="append", default=[])
     p.add_argument("--draws", type=int, default=8)
-    p.add_argument("--init-colour", default="", help="R,G,B in (0, 1) or refs-mean: the field's starting colour")
+    p.add_argument("--init-colour", default="", help="R,G,B in (0, 1): the field's starting colour")
     args = p.parse_args(argv)
     cfg, prior, scene = build(args.prompt, args.model, args.method, args.sets)
     group = prior.group_of(args.prompt)
-    if args.init_colour == "refs-mean":
-        mine = prior.refs.images[prior.refs.group == group]
-        covered = (mine < 0.98).any(1, keepdim=True).expand_as(mine)  # not the white background
-        scene.field.start_colour(mine.permute(1, 0, 2, 3)[covered.permute(1, 0, 2, 3)].view(3, -1).mean(1))
-    elif args.init_colour:
-        scene.field.start_colour([float(v) for v in args.init_colour.split(",")])
+    if args.init_colour:
+        from janus_lab import start_colour
+
+        start_colour(scene.field, [float(v) for v in args.init_colour.split(",")])
     elevs = prior.refs.elevation[prior.refs.group == group].unique()
     elevation = float(elevs[(elevs - 15.0).abs().argmin()])
     cams = orbit_cameras(36, elevation, cfg.analytic.distance, cfg.analytic.fovy)
@@ -66,34 +84,18 @@ def main(argv=None) -> int:
     start = pose_of(x0, prior, group, elevation)
     g = cfg.guidance
     views = ViewPrompts(args.prompt, g.view_prompts, g.front_halfwidth, g.view_words)
-    cond = prior.embed(views.for_cameras(cams))
-    uncond = prior.embed([""] * len(cams))
-    bins = torch.tensor([VIEW_NAMES.index(p.rsplit(", ", 1)[-1].split()[0]) if g.view_prompts else 0
-                         for p in views.for_cameras(cams)])
+    cond, uncond = prior.embed(views.for_cameras(cams)), prior.embed([""] * len(cams))
     print(f"{args.prompt} ({args.model}, {args.method}, CFG {g.guidance_scale}); elevation {elevation:g}; "
           f"sets {args.sets}; init colour {args.init_colour or 'random MLP'}")
     print(f"step-0 render: nearest reference |azimuth| < 45 (front) in {int((start.abs() < 45).sum())}/36 views, "
           f"> 135 (back) in {int((start.abs() > 135).sum())}/36")
     gen = torch.Generator().manual_seed(0)
     for t_frac in (0.9, 0.7, 0.5, 0.3):
-        t = torch.full((36,), int(t_frac * 999))
-        a2 = prior.alphas_cumprod[t].view(-1, 1, 1, 1)
-        counts = torch.zeros(3, 3)  # camera bin (front, side, back) x target pose (front, side, back)
-        for _ in range(args.draws):
-            noise = torch.randn(x0.shape, generator=gen)
-            x_t = a2.sqrt() * x0 + (1 - a2).sqrt() * noise
-            d_c, d_u = prior.denoise(x_t, t, cond), prior.denoise(x_t, t, uncond)
-            target = d_u + g.guidance_scale * (d_c - d_u)
-            pose = pose_of(target.clamp(-1, 1), prior, group, elevation).abs()
-            target_bin = (pose >= 45).long() + (pose > 135).long()
-            cam_bin = (cams.azimuth.abs() >= 45).long() + (cams.azimuth.abs() > 135).long()
-            for cb, tb in zip(cam_bin.tolist(), target_bin.tolist()):
-                counts[cb, tb] += 1
-        shares = counts / counts.sum(1, keepdim=True)
+        shares = target_shares(prior, x0, cams, cond, uncond, g.guidance_scale, t_frac, args.draws, group,
+                               elevation, gen)
         text = "; ".join(f"{name} cams -> front {s[0]:.2f} side {s[1]:.2f} back {s[2]:.2f}"
                          for name, s in zip(("front", "side", "back"), shares.tolist()))
         print(f"t={t_frac:.1f}: CFG target pose: {text}")
-    del bins
     return 0
 
 

@@ -28,6 +28,15 @@ def reference_mean_colour(prior, group: int) -> torch.Tensor:
     return mine[:, covered].mean(1)
 
 
+@torch.no_grad()
+def start_colour(field, rgb) -> None:
+    """Start every point at colour `rgb` instead of the random MLP's ~0.5 grey: zero the output
+    layer's colour weights and set its bias to logit(rgb)."""
+    last = field.mlp[-1]
+    last.weight[1:].zero_()
+    last.bias[1:] = torch.logit(torch.as_tensor(rgb, dtype=torch.float32).clamp(0.02, 0.98)).to(last.bias)
+
+
 def front_views(trainer, prior, group: int, elevation: float) -> int:
     from t3d.evaluate.janus import classify_views
     from t3d.scene.cameras import orbit_cameras
@@ -38,14 +47,7 @@ def front_views(trainer, prior, group: int, elevation: float) -> int:
     return int((classify_views(rgb.cpu(), prior, group, elevation).abs() < 45).sum())
 
 
-def main(argv=None) -> int:
-    from t3d.commands import GenerateRequest, build_config
-    from t3d.engine import Trainer
-    from t3d.evaluate.janus import pick_elevation
-    from t3d.evaluate.runner import EvalOptions, evaluate_run
-    from t3d.priors.factory import build_prior
-    from t3d.run import prepare_new_run_dir, resolve_framing, save_config, validate
-
+def parse_args(argv):
     p = argparse.ArgumentParser()
     p.add_argument("prompt")
     p.add_argument("--method", default="esd")
@@ -64,8 +66,11 @@ def main(argv=None) -> int:
     p.add_argument("--trace-every", type=int, default=50)
     p.add_argument("--record", type=Path, default=None)
     p.add_argument("--tag", default="")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
 
+
+def patch_before_prior(args) -> None:
+    """Changes that must be in place before the references are rendered or the prior is built."""
     if args.key_light:
         import functools
 
@@ -77,6 +82,37 @@ def main(argv=None) -> int:
         from t3d.priors.analytic import AnalyticPrior
 
         AnalyticPrior.view_energy = lambda self, prompt: torch.zeros(len(self.refs), device=self.device)
+    if args.blob_axes:  # on the class: the evaluation's reloaded field must have the same blob
+        from t3d.scene.field import RadianceField
+
+        axes = torch.tensor([float(v) for v in args.blob_axes.split(",")])
+
+        def blob(self, points, _axes=axes):
+            radius = (points / _axes.to(points)).norm(dim=-1)
+            return self.cfg.blob_density * (1 - radius / self.cfg.blob_radius)
+
+        RadianceField.blob = blob
+
+
+def patch_uncond(prior, group: int) -> None:
+    """CFG's unconditional branch becomes the prompt's object at uniform pose."""
+    original = prior.log_weights
+
+    def log_weights(prompt: str):
+        if prompt.strip():
+            return original(prompt)
+        mine = prior.refs.group == group
+        return torch.where(mine, -torch.log(mine.sum().float()), torch.tensor(float("-inf")))
+
+    prior.log_weights = log_weights
+
+
+def build_trainer(args):
+    from t3d.commands import GenerateRequest, build_config
+    from t3d.engine import Trainer
+    from t3d.priors.factory import build_prior
+    from t3d.run import prepare_new_run_dir, resolve_framing, save_config, validate
+
     req = GenerateRequest(prompt=args.prompt, method=args.method, model=args.model, steps=args.steps, out=args.out,
                           overwrite=True, overrides={"seed": args.seed, "device": "cpu"}, sets=args.sets)
     cfg = build_config(req)
@@ -88,36 +124,28 @@ def main(argv=None) -> int:
     resolve_framing(cfg, prior)
     group = prior.group_of(cfg.prompt)
     if args.uncond_same_object:
-        original = prior.log_weights
-
-        def log_weights(prompt: str, _original=original, _group=group):
-            if prompt.strip():
-                return _original(prompt)
-            mine = prior.refs.group == _group
-            return torch.where(mine, -torch.log(mine.sum().float()), torch.tensor(float("-inf")))
-
-        prior.log_weights = log_weights
+        patch_uncond(prior, group)
     trainer = Trainer(cfg, args.out, prior, torch.device("cpu"))
-    elevation = pick_elevation(prior, group, None)
     if args.init_colour == "refs-mean":
-        trainer.scene.field.start_colour(reference_mean_colour(prior, group))
+        start_colour(trainer.scene.field, reference_mean_colour(prior, group))
     elif args.init_colour:
-        trainer.scene.field.start_colour([float(v) for v in args.init_colour.split(",")])
-    if args.blob_axes:  # on the class: the evaluation's reloaded field must have the same blob
-        from t3d.scene.field import RadianceField
-
-        axes = torch.tensor([float(v) for v in args.blob_axes.split(",")])
-
-        def blob(self, points, _axes=axes):
-            radius = (points / _axes.to(points)).norm(dim=-1)
-            return self.cfg.blob_density * (1 - radius / self.cfg.blob_radius)
-
-        RadianceField.blob = blob
+        start_colour(trainer.scene.field, [float(v) for v in args.init_colour.split(",")])
     prepare_new_run_dir(args.out, True)
     save_config(cfg, args.out)
+    return trainer, prior, group
+
+
+def main(argv=None) -> int:
+    from t3d.evaluate.janus import pick_elevation
+    from t3d.evaluate.runner import EvalOptions, evaluate_run
+
+    args = parse_args(argv)
+    patch_before_prior(args)
+    trainer, prior, group = build_trainer(args)
+    elevation = pick_elevation(prior, group, None)
     trace = {0: front_views(trainer, prior, group, elevation)}
     start = time.perf_counter()
-    while trainer.step < cfg.steps:
+    while trainer.step < trainer.cfg.steps:
         if trainer.train_step() is not None:
             trainer.step += 1
             if args.trace_every > 0 and trainer.step % args.trace_every == 0:
@@ -126,8 +154,10 @@ def main(argv=None) -> int:
     trainer.save()
     j = evaluate_run(args.out, EvalOptions(views=36, device="cpu")).metrics["janus"]
     record = {"tag": args.tag, "prompt": args.prompt, "model": args.model, "method": args.method, "seed": args.seed,
-              "steps": args.steps, "sets": args.sets, "init_colour": args.init_colour, "key_light": args.key_light, "uncond_same_object": args.uncond_same_object, "blob_axes": args.blob_axes, "view_energy": not args.no_view_energy, "run": str(args.out),
-              "train_s": round(seconds, 1), "front_of_12_by_step": trace,
+              "steps": args.steps, "sets": args.sets, "init_colour": args.init_colour, "key_light": args.key_light,
+              "uncond_same_object": args.uncond_same_object, "blob_axes": args.blob_axes,
+              "view_energy": not args.no_view_energy, "run": str(args.out), "train_s": round(seconds, 1),
+              "front_of_12_by_step": trace,
               **{k: j[k] for k in ("pose_accuracy", "front_views", "faces", "parts", "janus", "success")}}
     line = json.dumps(record)
     print(line)

@@ -48,16 +48,6 @@ class RadianceField(nn.Module):
             {"params": list(self.mlp.parameters()), "lr": self.cfg.lr_mlp, "name": "mlp"},
         ]
 
-    @torch.no_grad()
-    def start_colour(self, rgb) -> None:
-        """Start every point at colour `rgb` (3 values in (0, 1)) instead of the random MLP's ~0.5
-        grey: the output layer's colour weights are zeroed and its bias set to logit(rgb). Which
-        pose the step-0 blob resembles decides the basin every view starts in (docs/janus-findings.md)."""
-        target = torch.as_tensor(rgb, dtype=torch.float32).clamp(0.02, 0.98)
-        last = self.mlp[-1]
-        last.weight[1:].zero_()
-        last.bias[1:] = torch.logit(target).to(last.bias)
-
     def blob(self, points: torch.Tensor) -> torch.Tensor:
         radius = points.norm(dim=-1)
         return self.cfg.blob_density * (1 - radius / self.cfg.blob_radius)
