@@ -11,7 +11,9 @@ COLUMNS = [
     ("pose acc", lambda m: m["janus"] and f"{m['janus']['pose_accuracy']:.2f}"),
     ("front views", lambda m: m["janus"] and f"{m['janus']['front_views']}/{m['janus']['views']}"),
     ("faces", lambda m: m["janus"] and str(m["janus"]["faces"])),
-    ("parts", lambda m: m["janus"] and m["janus"].get("part") and f"{m['janus']['parts']} {m['janus']['part']}"),
+    # parts None with a part named: the count was withheld (janus.count_part), shown as "?".
+    ("parts", lambda m: m["janus"] and m["janus"].get("part")
+     and f"{'?' if m['janus']['parts'] is None else m['janus']['parts']} {m['janus']['part']}"),
     ("front arcs", lambda m: m["janus"] and str(m["janus"]["front_arcs"])),
     ("janus", lambda m: m["janus"] and ("yes" if m["janus"]["janus"] else "no")),
     ("success", lambda m: m["janus"] and ("yes" if m["janus"]["success"] else "no")),

@@ -91,7 +91,23 @@ class AnalyticPrior(Prior):
         self.ref_x = (refs.images * 2 - 1).reshape(len(refs), -1).to(self.device)
         self.ref_sqnorm = (self.ref_x**2).sum(-1)
         self.ref_bin = view_bin_of(refs.azimuth, refs.elevation, cfg.front_halfwidth).to(self.device)
+        self.view_gap = self._view_gaps()
         self._cache: dict[str, torch.Tensor] = {}
+        self._energy_rows: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def _view_gaps(self) -> torch.Tensor:
+        """Per reference (N,): the median, over its object's references, of the squared distance to
+        the nearest reference of the same object in another view bin: how far apart views are."""
+        gaps = torch.zeros(len(self.refs), device=self.device)
+        for g in range(len(self.refs.group_names)):
+            mine = (self.refs.group == g).nonzero().squeeze(1).to(self.device)
+            bins = self.ref_bin[mine]
+            if bins.unique().numel() < 2:
+                continue
+            sq = torch.cdist(self.ref_x[mine], self.ref_x[mine]) ** 2
+            sq = torch.where(bins[:, None] != bins[None], sq, torch.full_like(sq, float("inf")))
+            gaps[mine] = sq.amin(1).median()
+        return gaps
 
     # ------------------------------------------------------------------ capabilities
     def framing(self) -> Framing:
@@ -187,6 +203,31 @@ class AnalyticPrior(Prior):
                 mass = torch.where(in_any, mass, torch.zeros_like(mass))
         return torch.log(mass).float()  # log 0 = -inf: masked, not merely unlikely
 
+    def view_energy(self, prompt: str) -> torch.Tensor:
+        """(N,) squared-distance penalty on references outside the view bin(s) a prompt names.
+
+        A view phrase mixes its bin's references into the mass (log_weights), but a mass ratio only
+        matters where the mixture's components overlap, t > ~0.85: below that the posterior is the
+        render's nearest reference by tens of nats, so a blob that is nearest the compact front
+        views of an animal stays "front" from every side whatever the prompts say (docs/janus-
+        findings.md). A real text-to-image model conditions at every noise level; here the phrase
+        also makes the other references look farther by adherence / (1 - adherence) view gaps
+        (the object's typical squared distance between neighbouring view bins): at adherence 0.5
+        an undecided render follows its view prompt, a view already closer to another bin's
+        reference by more than one view gap keeps it (a formed Janus face can persist).
+        """
+        adherence = self.cfg.adherence
+        energy = torch.zeros(len(self.refs), device=self.device)
+        if not prompt.strip() or adherence <= 0 or adherence >= 1:
+            return energy  # adherence 1 masks instead (log_weights)
+        bins = parse_views(prompt)
+        if not bins:
+            return energy
+        in_any = torch.zeros(len(self.refs), dtype=torch.bool, device=self.device)
+        for view in bins:
+            in_any |= self.ref_bin == view
+        return torch.where(in_any, energy, self.view_gap * adherence / (1 - adherence))
+
     def _pose_biased(self, members: torch.Tensor) -> torch.Tensor:
         front = members & (self.refs.azimuth.abs().to(self.device) < self.cfg.front_halfwidth)
         rest = members & ~front
@@ -199,10 +240,27 @@ class AnalyticPrior(Prior):
         return mass
 
     def embed(self, prompts: list[str]) -> torch.Tensor:
+        """(B, N) log pi over the references. A prompt with a view energy (`view_energy`) has its
+        row remembered with that energy, so `eps` finds the energy of any row equal to it."""
         for p in prompts:
             if p not in self._cache:
                 self._cache[p] = self.log_weights(p)
+                energy = self.view_energy(p)
+                if energy.any():
+                    self._energy_rows.append((self._cache[p], energy))
         return torch.stack([self._cache[p] for p in prompts])
+
+    def _split(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """log pi and the view energy of each row (rows equal to no embedded view prompt: none).
+        The energy travels beside the embedding so that an embedding stays log pi for every caller
+        (CFG, Perp-Neg's mixtures, the pose posterior); rows are matched by exact equality."""
+        if not self._energy_rows:
+            return cond, None
+        rows = torch.stack([r for r, _ in self._energy_rows]).to(cond)
+        energies = torch.stack([e for _, e in self._energy_rows]).to(cond)
+        match = (cond[:, None, :] == rows[None]).all(-1).to(cond.dtype)  # (B, K); -inf == -inf
+        match = match / match.sum(1, keepdim=True).clamp_min(1.0)
+        return cond, match @ energies
 
     # ------------------------------------------------------------------ image space
     def encode(self, rgb: torch.Tensor) -> torch.Tensor:
@@ -218,8 +276,9 @@ class AnalyticPrior(Prior):
     def posterior(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Posterior weights w (B, N) over references given x_t."""
         a2 = self.alphas_cumprod[t].to(torch.float32)[:, None]
-        return mixture_posterior(x_t.reshape(x_t.shape[0], -1).float(), a2, self.ref_x, self.ref_sqnorm, cond,
-                                 self.cfg.bandwidth)
+        log_weights, energy = self._split(cond)
+        return mixture_posterior(x_t.reshape(x_t.shape[0], -1).float(), a2, self.ref_x, self.ref_sqnorm, log_weights,
+                                 self.cfg.bandwidth, energy)
 
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """E[x_i | x_t]: the posterior mean of the reference centres (B, C, H, W)."""
@@ -228,6 +287,7 @@ class AnalyticPrior(Prior):
 
     def eps(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         a2 = self.alphas_cumprod[t].to(torch.float32)[:, None]
-        eps = mixture_eps(x_t.reshape(x_t.shape[0], -1).float(), a2, self.ref_x, self.ref_sqnorm, cond,
-                          self.cfg.bandwidth)
+        log_weights, energy = self._split(cond)
+        eps = mixture_eps(x_t.reshape(x_t.shape[0], -1).float(), a2, self.ref_x, self.ref_sqnorm, log_weights,
+                          self.cfg.bandwidth, energy)
         return eps.view_as(x_t).to(x_t.dtype)

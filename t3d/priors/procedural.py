@@ -4,7 +4,7 @@ Each object is a union of signed-distance primitives with an albedo each, in t3d
 (+z up, front facing +x, inside a ball of radius ~0.8 so it fits the field's [-1, 1]^3 and the
 references' framing). Every object has an unambiguous front and a part that Janus artifacts
 duplicate: the head's face (back is hair), the mug's logo and single handle, the bird's beak
-and breast (back is a tail).
+and breast (back is a tail), and the animals' faces (t3d/priors/animals.py: cat, dog, bunny).
 
 Rendering is sphere tracing with 2x supersampling. Light is fixed in the world, not attached to
 the camera, so the reference set is 3D-consistent: a view-independent radiance field can
@@ -14,122 +14,17 @@ reproduce every reference exactly, and any disagreement between views is the pri
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable, Union
 
 import torch
 import torch.nn.functional as F
 
+from t3d.priors.animals import ANIMALS
+from t3d.priors.shapes import (Part, ProceduralObject, _vec, capsule, cylinder_z, ellipsoid, intersect,
+                               sphere, subtract, torus_x)
 from t3d.scene.cameras import Cameras
 
 # Bump whenever an object or the renderer changes: it is part of the reference cache key.
-VERSION = 2
-
-Color = Union[tuple[float, float, float], Callable[[torch.Tensor], torch.Tensor]]
-
-
-# ---------------------------------------------------------------- signed distance primitives
-def _vec(v, like: torch.Tensor) -> torch.Tensor:
-    return torch.as_tensor(v, dtype=like.dtype, device=like.device)
-
-
-def sphere(center, radius: float):
-    return lambda p: (p - _vec(center, p)).norm(dim=-1) - radius
-
-
-def ellipsoid(center, radii):
-    """Inigo Quilez's bound-like approximation (exact for spheres, close for mild ellipsoids)."""
-
-    def sdf(p):
-        q = p - _vec(center, p)
-        r = _vec(radii, p)
-        k0 = (q / r).norm(dim=-1)
-        k1 = (q / (r * r)).norm(dim=-1).clamp_min(1e-9)
-        return k0 * (k0 - 1.0) / k1
-
-    return sdf
-
-
-def capsule(a, b, radius: float):
-    def sdf(p):
-        a_, b_ = _vec(a, p), _vec(b, p)
-        pa, ba = p - a_, b_ - a_
-        h = ((pa * ba).sum(-1) / (ba * ba).sum()).clamp(0.0, 1.0)
-        return (pa - ba * h[:, None]).norm(dim=-1) - radius
-
-    return sdf
-
-
-def cylinder_z(center, radius: float, half_height: float):
-    """Capped cylinder with its axis along z."""
-
-    def sdf(p):
-        q = p - _vec(center, p)
-        d = torch.stack([q[:, :2].norm(dim=-1) - radius, q[:, 2].abs() - half_height], dim=-1)
-        return d.amax(-1).clamp_max(0.0) + d.clamp_min(0.0).norm(dim=-1)
-
-    return sdf
-
-
-def torus_x(center, major: float, minor: float):
-    """A ring in the y-z plane (its axis along x): a mug handle seen from the front is an edge."""
-
-    def sdf(p):
-        q = p - _vec(center, p)
-        ring = q[:, 1:].norm(dim=-1) - major
-        return torch.stack([ring, q[:, 0]], dim=-1).norm(dim=-1) - minor
-
-    return sdf
-
-
-def intersect(*sdfs):
-    return lambda p: torch.stack([f(p) for f in sdfs], dim=-1).amax(-1)
-
-
-def subtract(base, cut):
-    return lambda p: torch.maximum(base(p), -cut(p))
-
-
-def halfspace(normal, offset: float):
-    """Signed distance to the region n.p <= offset (n unit)."""
-    return lambda p: p @ _vec(normal, p) - offset
-
-
-# ---------------------------------------------------------------- objects
-@dataclass(frozen=True)
-class Part:
-    sdf: Callable[[torch.Tensor], torch.Tensor]
-    color: Color
-
-
-@dataclass(frozen=True)
-class ProceduralObject:
-    name: str
-    keywords: tuple[str, ...]
-    parts: tuple[Part, ...]
-    scale: float = 1.0  # uniform scale applied to the parts as modelled (distances scale with it)
-    # The part a Janus artefact duplicates and the azimuth it is seen head-on from: evaluation
-    # counts separate arcs of views showing it (two handles = a two-handled mug).
-    part: str = "face"
-    part_azimuth: float = 0.0
-
-    def distances(self, p: torch.Tensor) -> torch.Tensor:
-        return self.scale * torch.stack([part.sdf(p / self.scale) for part in self.parts], dim=-1)
-
-    def sdf(self, p: torch.Tensor) -> torch.Tensor:
-        return self.distances(p).amin(-1)
-
-    def albedo(self, p: torch.Tensor) -> torch.Tensor:
-        """Colour of the part closest to each point (points are on or near the surface)."""
-        nearest = self.distances(p).argmin(-1)
-        out = torch.zeros(p.shape[0], 3, dtype=p.dtype, device=p.device)
-        for k, part in enumerate(self.parts):
-            sel = nearest == k
-            if sel.any():
-                col = part.color(p[sel] / self.scale) if callable(part.color) else _vec(part.color, p).expand(int(sel.sum()), 3)
-                out[sel] = col
-        return out
-
+VERSION = 3
 
 SKIN = (0.93, 0.74, 0.60)
 HAIR = (0.30, 0.18, 0.10)
@@ -207,7 +102,7 @@ def _bird() -> ProceduralObject:
     return ProceduralObject("bird", ("bird", "parrot", "sparrow", "robin", "songbird"), tuple(parts), scale=0.85, part="beak")
 
 
-OBJECTS: dict[str, ProceduralObject] = {obj.name: obj for obj in (_head(), _mug(), _bird())}
+OBJECTS: dict[str, ProceduralObject] = {obj.name: obj for obj in (_head(), _mug(), _bird(), *ANIMALS)}
 
 
 # ---------------------------------------------------------------- rendering
@@ -247,19 +142,22 @@ AMBIENT, DIFFUSE = 0.45, 0.6
 
 
 @torch.no_grad()
-def render_object(name: str, cameras: Cameras, resolution: int, generator: torch.Generator | None = None,
-                  light_jitter: float = 0.0, supersample: int = 2, background=(1.0, 1.0, 1.0),
-                  chunk_rays: int = 2**17) -> tuple[torch.Tensor, torch.Tensor]:
+def render_object(name: str | ProceduralObject, cameras: Cameras, resolution: int,
+                  generator: torch.Generator | None = None, light_jitter: float = 0.0, supersample: int = 2,
+                  background=(1.0, 1.0, 1.0), chunk_rays: int = 2**17, key_light=KEY_LIGHT,
+                  ambient: float = AMBIENT, diffuse: float = DIFFUSE) -> tuple[torch.Tensor, torch.Tensor]:
     """RGB (B, 3, R, R) in [0, 1] on `background`, and coverage alpha (B, 1, R, R).
 
-    `light_jitter` in [0, 1] perturbs the light direction and the brightness (appearance jitter
-    for a denser reference cloud); with 0 every image uses the canonical light.
+    `name` is a built-in object's name or any ProceduralObject (e.g. to make a posed folder of an
+    object the prior does not know). `light_jitter` in [0, 1] perturbs the light direction and the
+    brightness (appearance jitter for a denser reference cloud); with 0 every image uses the
+    canonical light `key_light` (world direction) with `ambient` + `diffuse` * Lambert shading.
     """
-    obj = OBJECTS[name]
+    obj = OBJECTS[name] if isinstance(name, str) else name
     res = resolution * supersample
     origins, dirs = cameras.rays(res)
     origins, dirs = origins.reshape(-1, 3).double(), dirs.reshape(-1, 3).double()
-    light = torch.tensor(KEY_LIGHT, dtype=torch.float64)
+    light = torch.tensor(key_light, dtype=torch.float64)
     gain = 1.0
     if light_jitter > 0:
         gen = generator or torch.Generator().manual_seed(0)
@@ -276,7 +174,7 @@ def render_object(name: str, cameras: Cameras, resolution: int, generator: torch
         p = o[hit] + d[hit] * t[hit, None]
         normal = _normals(obj, p)
         lambert = (normal @ light).clamp_min(0.0)
-        shade = (AMBIENT + DIFFUSE * lambert) * gain
+        shade = (ambient + diffuse * lambert) * gain
         colour = (obj.albedo(p) * shade[:, None]).clamp(0.0, 1.0)
         rows = torch.arange(start, start + o.shape[0])[hit]
         rgb[rows] = colour
@@ -287,3 +185,19 @@ def render_object(name: str, cameras: Cameras, resolution: int, generator: torch
     if supersample > 1:  # box-filter the supersamples: antialiased edges
         rgb, alpha = F.avg_pool2d(rgb, supersample), F.avg_pool2d(alpha, supersample)
     return rgb, alpha
+
+
+@torch.no_grad()
+def visible_label_fraction(name: str | ProceduralObject, cameras: Cameras, resolution: int, label: str) -> torch.Tensor:
+    """Share of each view's pixels (B,) whose visible surface belongs to a part labelled `label`
+    (e.g. "face": where the eyes, nose and mouth can be seen from)."""
+    obj = OBJECTS[name] if isinstance(name, str) else name
+    wanted = torch.tensor([part.label == label for part in obj.parts])
+    origins, dirs = cameras.rays(resolution)
+    origins, dirs = origins.reshape(-1, 3).double(), dirs.reshape(-1, 3).double()
+    t, hit = _sphere_trace(obj, origins, dirs)
+    shows = torch.zeros(origins.shape[0], dtype=torch.bool)
+    if hit.any():
+        nearest = obj.distances(origins[hit] + dirs[hit] * t[hit, None]).argmin(-1)
+        shows[hit] = wanted[nearest]
+    return shows.view(len(cameras), -1).float().mean(-1)
