@@ -4,7 +4,7 @@ side, with a front unlike the back and a face seen only from the front."""
 import pytest
 import torch
 
-from t3d.config import AnalyticConfig
+from t3d.priors.config import AnalyticConfig
 from t3d.evaluate.janus import classify_views, janus_score
 from t3d.priors import procedural
 from t3d.priors.analytic import AnalyticPrior
@@ -59,7 +59,7 @@ def test_held_out_jittered_views_classify_by_pose(prior, name):
     for el in (10.0, 25.0):
         elevation = el + (torch.rand(12, generator=gen) * 6 - 3)
         rgb, _ = procedural.render_object(name, cams(truth, elevation), 24, generator=gen, light_jitter=1.0)
-        predicted = classify_views(rgb, prior, prior.refs.group_names.index(name), el)
+        predicted = classify_views(rgb, prior.posed_references(f"a {name}"), el)
         error = wrap_azimuth(predicted - truth).abs()
         correct += int((error <= 8.0 + 1e-4).sum())  # the reference the view was offset from
         close += int((error < 45.0).sum())

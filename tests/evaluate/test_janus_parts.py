@@ -5,7 +5,7 @@ import torch
 
 from t3d.evaluate.janus import count_part, janus_score, score_predictions
 
-from test_janus import PictureScene, small_prior
+from tests.evaluate.test_janus import PictureScene, small_prior
 
 ORBIT = torch.arange(36, dtype=torch.float32) * 10.0
 ORBIT = torch.remainder(ORBIT + 180.0, 360.0) - 180.0

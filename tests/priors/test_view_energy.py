@@ -5,9 +5,10 @@ import math
 
 import torch
 
-from t3d.config import AnalyticConfig
-from t3d.priors.analytic import AnalyticPrior, mixture_posterior
-from t3d.priors.base import add_noise, guided_eps
+from t3d.priors.config import AnalyticConfig
+from t3d.priors.analytic import AnalyticPrior
+from t3d.priors.mixture import mixture_posterior
+from t3d.priors.base import guided_eps
 from t3d.priors.references import ReferenceSet
 
 
@@ -39,7 +40,7 @@ def test_the_energy_enters_the_posterior_as_extra_squared_distance():
     x0 = (0.7 * prior.ref_x[0] + 0.3 * prior.ref_x[1]).view(1, 3, 4, 4)
     for step in (100, 500, 900):
         t = torch.tensor([step])
-        x_t = add_noise(prior, x0, torch.randn(x0.shape, generator=torch.Generator().manual_seed(step)), t)
+        x_t = prior.schedule.add_noise(x0, torch.randn(x0.shape, generator=torch.Generator().manual_seed(step)), t)
         a2 = float(prior.alphas_cumprod[step])
         var = a2 * 0.3**2 + (1 - a2)
         d = ((x_t.reshape(1, -1) - math.sqrt(a2) * prior.ref_x) ** 2).sum(-1)
@@ -56,10 +57,10 @@ def test_an_undecided_view_follows_its_prompt_a_formed_one_keeps_its_pose():
     undecided = (0.6 * prior.ref_x[0] + 0.4 * prior.ref_x[1]).view(1, 3, 4, 4)  # closer to the front by 0.2 gaps
     formed = prior.ref_x[0].view(1, 3, 4, 4)  # the front itself: closer by 1 gap
     for x0, winner in ((undecided, 1), (formed, 0)):
-        x_t = add_noise(prior, x0, torch.zeros_like(x0), t)
+        x_t = prior.schedule.add_noise(x0, torch.zeros_like(x0), t)
         assert prior.posterior(x_t, t, cond)[0].argmax() == winner
     # With the mass alone (no energy) the undecided view snaps to its nearest reference, the front.
-    x_t = add_noise(prior, undecided, torch.zeros_like(undecided), t)
+    x_t = prior.schedule.add_noise(undecided, torch.zeros_like(undecided), t)
     a2 = prior.alphas_cumprod[t].float()[:, None]
     mass_only = mixture_posterior(x_t.reshape(1, -1), a2, prior.ref_x, prior.ref_sqnorm, cond, 0.0)
     assert mass_only[0].argmax() == 0
@@ -70,7 +71,7 @@ def test_the_energy_follows_embedded_rows_through_cfg_batches():
     cond, uncond = prior.embed(["a toy, back view"]), prior.embed([""])
     x0 = (0.6 * prior.ref_x[0] + 0.4 * prior.ref_x[1]).view(1, 3, 4, 4)
     t = torch.tensor([300])
-    x_t = add_noise(prior, x0, torch.randn(x0.shape, generator=torch.Generator().manual_seed(3)), t)
+    x_t = prior.schedule.add_noise(x0, torch.randn(x0.shape, generator=torch.Generator().manual_seed(3)), t)
     alone_c, alone_u = prior.eps(x_t, t, cond), prior.eps(x_t, t, uncond)
     both = prior.eps(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([uncond, cond]))
     # batched vs single matmuls round differently: float32 eps values of order 1

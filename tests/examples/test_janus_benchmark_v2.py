@@ -9,9 +9,9 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
-from test_janus_benchmark import TINY_SETS
+from tests.examples.test_janus_benchmark import TINY_SETS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def load(name):
