@@ -81,6 +81,17 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def check_can_create_dir(path: str | os.PathLike) -> None:
+    """Refuse, without creating anything, a folder that could not be made or written: its nearest
+    existing ancestor must be a folder we may write into."""
+    path = Path(path).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise T3dError(f"output folder {path} is not writable: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise T3dError(f"output folder {path} is not writable: no write permission on {existing}")
+
+
 def check_writable_dir(path: str | os.PathLike) -> Path:
     """Create `path` if needed and prove we can write there; one clear error otherwise."""
     path = Path(path)

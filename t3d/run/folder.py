@@ -15,7 +15,7 @@ from pathlib import Path
 
 from t3d.config import RunConfig, dump_yaml, load_config
 from t3d.errors import T3dError
-from t3d.io import atomic_write_text, check_writable_dir
+from t3d.io import atomic_write_text, check_can_create_dir, check_writable_dir
 
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
@@ -53,6 +53,7 @@ def check_new_run_dir(out: Path, overwrite: bool) -> None:
         if not overwrite:
             raise T3dError(f"output folder {out} already holds a run; use --resume {out} to continue it, "
                            f"--overwrite to replace it, or another --out")
+    check_can_create_dir(out)
 
 
 def prepare_new_run_dir(out: Path, overwrite: bool) -> Path:
