@@ -42,14 +42,38 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
-def run_child(cmd: list[str], env: dict, log_path: Path, marks: dict[str, str] | None = None) -> dict:
+def memory_limiter(limit_gb: float):
+    """A preexec_fn capping the child's data segment (heap and mmap'd buffers: every tensor) at
+    `limit_gb`, so a run that needs more fails with an allocation error in its own log instead of
+    bringing the OOM killer onto a shared machine. None when `limit_gb` <= 0 or unsupported."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    if limit_gb <= 0 or not hasattr(resource, "RLIMIT_DATA"):
+        return None
+    limit = int(limit_gb * 2**30)
+    return lambda: resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def default_memory_limit_gb() -> float:
+    """85% of physical memory (0 = no limit where it cannot be read)."""
+    try:
+        return round(0.85 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        return 0.0
+
+
+def run_child(cmd: list[str], env: dict, log_path: Path, marks: dict[str, str] | None = None,
+              memory_limit_gb: float = 0.0) -> dict:
     """Run `cmd` with its output in `log_path`; return rc, wall and CPU seconds, its own peak RSS,
     the load average around it, and the CPU time at which each of `marks` (name -> text) first
     appeared in its output (polled every 0.5 s)."""
     start, load_before = time.perf_counter(), os.getloadavg()[0]
     seen: dict[str, float | None] = {}
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=memory_limiter(memory_limit_gb))
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
@@ -102,10 +126,10 @@ def check_one(arch: str, method: str, folders: dict, args, env: dict) -> dict:
     for s in args.set:
         cmd += ["--set", s]
     record = {"key": f"{arch}/{method}", "arch": arch, "method": method, "steps": args.steps,
-              "threads": args.threads, "cmd": " ".join(cmd[1:])}
+              "threads": args.threads, "memory_limit_gb": args.memory_limit_gb, "cmd": " ".join(cmd[1:])}
     # The CLI prints its header line just before training and "step N/N" after the last step.
     marks = {"train_start": f"t3d {method} ·", "train_end": f"step {args.steps}/{args.steps}"}
-    gen = run_child(cmd, env, logs / f"{arch}-{method}-generate.log", marks)
+    gen = run_child(cmd, env, logs / f"{arch}-{method}-generate.log", marks, args.memory_limit_gb)
     record["generate"] = gen
     timing = loop_seconds(run_dir)
     if gen["rc"] != 0 or timing is None:
@@ -117,7 +141,8 @@ def check_one(arch: str, method: str, folders: dict, args, env: dict) -> dict:
     if cpu.get("train_start") is not None and cpu.get("train_end") is not None:
         record["cpu_s_per_step"] = round((cpu["train_end"] - cpu["train_start"]) / steps, 1)
     for name in POST_COMMANDS:
-        result = run_child(cli(name, str(run_dir), "--device", "cpu"), env, logs / f"{arch}-{method}-{name}.log")
+        result = run_child(cli(name, str(run_dir), "--device", "cpu"), env, logs / f"{arch}-{method}-{name}.log",
+                           memory_limit_gb=args.memory_limit_gb)
         record[name] = result
         if result["rc"] != 0:
             record["error"] = f"{name}: " + (last_line(logs / f"{arch}-{method}-{name}.log") or f"exit {result['rc']}")
@@ -158,6 +183,8 @@ def parse_args(argv):
                         help="CPU threads per run (OMP_NUM_THREADS of the children; default $OMP_NUM_THREADS or 2)")
     parser.add_argument("--template-steps", type=int, default=20,
                         help="USD: DDIM steps of the pose templates sampled from the prior (t3d's default 20)")
+    parser.add_argument("--memory-limit-gb", type=float, default=default_memory_limit_gb(),
+                        help="cap each child's data segment (default 85%% of RAM; 0 = none)")
     parser.add_argument("--set", action="append", default=[], help="extra KEY=VALUE for every generate")
     parser.add_argument("--out", type=Path, default=Path("runs/full-size-check"))
     parser.add_argument("--rerun", action="store_true", help="repeat runs already in OUT/results.jsonl")

@@ -34,8 +34,9 @@ def parse_args(argv):
     p.add_argument("--archs", default=",".join(ARCHS), help="comma-separated: sd21-base, sd15 (tiny: a test model)")
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--renders", default=",".join(map(str, RENDERS)), help="training render sizes")
-    p.add_argument("--variants", default="channels-last,torch-hash-grid,compile",
-                   help="extra SDS rows: channels-last, torch-hash-grid, compile; '' for none")
+    p.add_argument("--variants", default=None,
+                   help="extra SDS rows: channels-last, torch-hash-grid, compile; '' for none (default: all "
+                        "three on CUDA, channels-last on CPU, where compiling a UNet takes many minutes)")
     p.add_argument("--no-agreement", action="store_true", help="skip fp16 vs fp32 eps")
     p.add_argument("--steps", type=int, default=6, help="timed steps per configuration")
     p.add_argument("--breakdown-steps", type=int, default=None, help="steps timed part by part (default: = --steps)")
@@ -162,31 +163,50 @@ def write_outputs(results: dict, out: Path) -> None:
     atomic_write_text(out / "gpu_check.md", markdown_report(results))
 
 
+def check_args(args, cuda: bool) -> str | None:
+    """The one-line reason the arguments cannot run here, or None."""
+    from t3d.config import METHOD_PRESETS
+    from t3d.gpu_measure import VARIANTS
+
+    if args.device not in ("cuda", "cpu"):
+        return f"unknown --device {args.device!r}; use cuda, or cpu for a dry run"
+    if args.device == "cuda" and not cuda:
+        return "no CUDA device here; this script measures GPU steps (--device cpu runs it as a dry run)"
+    bad = [a for a in args.archs.split(",") if a not in ARCHS + ("sd21", "tiny")]
+    bad += [m for m in args.methods.split(",") if m not in METHOD_PRESETS]
+    bad += [v for v in args.variants.split(",") if v and (v not in VARIANTS or v == "default")]
+    bad += [r for r in args.renders.split(",") if not r.isdigit() or int(r) < 8]
+    if bad:
+        return f"unknown or invalid value {bad[0]!r} (see --help)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     args = parse_args(argv)
+    # diffusers warns on every dtype cast of a random model ("modules that should be kept in float32: []").
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     import torch
 
-    if args.device not in ("cuda", "cpu"):
-        print(f"gpu_check: unknown --device {args.device!r}; use cuda, or cpu for a dry run", file=sys.stderr)
-        return 2
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("gpu_check: no CUDA device here; this script measures GPU steps (--device cpu runs it as a dry run)",
-              file=sys.stderr)
+    if args.variants is None:  # compiling a UNet on a CPU takes many minutes
+        args.variants = "channels-last,torch-hash-grid,compile" if args.device == "cuda" else "channels-last"
+    problem = check_args(args, torch.cuda.is_available())
+    if problem:
+        print(f"gpu_check: {problem}", file=sys.stderr)
         return 2
     device = torch.device(args.device)
     args.warmup = args.warmup if args.warmup is not None else (2 if device.type == "cuda" else 0)
     from t3d.scene.encodings import tinycudann_available
 
-    variants = [v for v in args.variants.split(",") if v]
     items = plan(args.archs.split(","), args.methods.split(","), [int(r) for r in args.renders.split(",")],
-                 variants, not args.no_agreement, tinycudann_available())
+                 [v for v in args.variants.split(",") if v], not args.no_agreement, tinycudann_available())
     results = {**machine_facts(device), "budget_s": args.budget_s, "steps": args.steps, "warmup": args.warmup,
                "rows": [], "agreement": []}
     with tempfile.TemporaryDirectory(prefix="t3d-gpu-check-") as work:
         models = Models(device, args.cache, Path(work))
         build_start = time.perf_counter()
-        for arch in dict.fromkeys(i["arch"] for i in items):  # folders first: the budget is for measuring
+        for arch in dict.fromkeys(i["arch"] for i in items):  # build what is missing before measuring
             models.folder(arch)
             if any(i.get("method") == "usd" and i["arch"] == arch for i in items):
                 models.pose_features(arch)
@@ -195,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         results["load_s"] = {k: round(v, 1) for k, v in models.load_s.items()}
     write_outputs(results, args.out)
     print((args.out / "gpu_check.md").read_text())
-    return 0 if all(r["status"] in ("ok", "not measured: time budget") for r in results["rows"] + results["agreement"]) else 1
+    done = results["rows"] + results["agreement"]
+    return 0 if all(r["status"] in ("ok", "not measured: time budget") for r in done) else 1
 
 
 if __name__ == "__main__":

@@ -158,3 +158,12 @@ def test_breakdown_is_per_step_milliseconds_of_the_hooks_totals(tiny_source, mon
     assert set(result["breakdown_ms"]) == {"prior"} and result["breakdown_ms"]["prior"] > 0
     assert result["calls_per_step"] == {"prior": 2.0}  # two timed calls in each of the 2 steps
     assert result["steps_breakdown"] == 2
+
+
+def test_bad_arguments_are_one_line_errors_before_anything_is_built(tmp_path, capsys):
+    gpu_check = load_script()
+    for bad in (["--archs", "sd3"], ["--methods", "magic"], ["--renders", "64,x"], ["--variants", "turbo"]):
+        assert gpu_check.main(["--device", "cpu", "--out", str(tmp_path / "out"), *bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("gpu_check: unknown or invalid value")
+    assert not (tmp_path / "out").exists()
