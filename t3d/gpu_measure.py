@@ -127,11 +127,16 @@ def measure_steps(cfg, prior, device: torch.device, warmup: int, steps: int, bre
 
     resolve_framing(cfg, prior)
     with tempfile.TemporaryDirectory(prefix="t3d-gpu-check-") as run_dir, hash_grid_backend(variant.torch_hash_grid):
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
         start = time.perf_counter()
         trainer = Trainer(cfg, Path(run_dir), prior, device)  # never saves: checkpoint_every = 0
         setup_s = time.perf_counter() - start
+        peak_setup = None
         if device.type == "cuda":
             sync(device)
+            # Setup = prompt embedding (text encoder on the device), LoRA, USD's template sampling.
+            peak_setup = round(torch.cuda.max_memory_allocated(device) / 2**20)
             torch.cuda.reset_peak_memory_stats(device)
         skipped = _steps(trainer, warmup)
         sync(device)
@@ -155,6 +160,7 @@ def measure_steps(cfg, prior, device: torch.device, warmup: int, steps: int, bre
             result["breakdown_note"] = "no t3d.timing StepTimer hook in the training loop"
         if device.type == "cuda":
             result["peak_mem_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20)
+            result["peak_setup_mem_mb"] = peak_setup
         del trainer
     return result
 

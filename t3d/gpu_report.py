@@ -35,13 +35,15 @@ def _breakdown_cells(breakdown: dict | None) -> list[str]:
 
 
 def steps_table(rows: list[dict]) -> str:
-    """One line per configuration: ms/step, peak CUDA memory and the per-part breakdown (ms/step)."""
-    heads = ["arch", "method", "render", "variant", "ms / step", "peak MB"]
+    """One line per configuration: ms/step, peak CUDA memory of the steps and of the setup before
+    them (prompt embedding, LoRA, USD's template sampling), the per-part breakdown (ms/step)."""
+    heads = ["arch", "method", "render", "variant", "ms / step", "peak MB", "setup peak MB"]
     heads += [PART_TITLES.get(p, p) for p in PARTS] + [PART_TITLES["other"], "status"]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * 4 + "---:|" * (len(heads) - 5) + "---|"]
     for r in rows:
         cells = [str(r.get("arch", "")), str(r.get("method", "")), str(r.get("render", "")),
-                 str(r.get("variant", "default")), _num(r.get("ms_per_step")), _num(r.get("peak_mem_mb"))]
+                 str(r.get("variant", "default")), _num(r.get("ms_per_step")), _num(r.get("peak_mem_mb")),
+                 _num(r.get("peak_setup_mem_mb"))]
         cells += _breakdown_cells(r.get("breakdown_ms")) + [str(r.get("status") or NOT_MEASURED)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
