@@ -114,18 +114,24 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "t3d.cli", *args]
 
 
+def extra_flags(method: str, args) -> list[str]:
+    """The generate flags beyond model, method, steps and outputs (recorded with each result)."""
+    extra = [f for s in args.set for f in ("--set", s)]
+    if method == "usd":
+        extra += ["--set", f"guidance.rectifier.template_steps={args.template_steps}", *args.usd_args.split()]
+    return extra
+
+
 def check_one(arch: str, method: str, folders: dict, args, env: dict) -> dict:
     run_dir = args.out / f"{arch}-{method}"
     logs = args.out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    extra = extra_flags(method, args)
     cmd = cli("generate", PROMPT, "--model", folders[arch], "--method", method, "--steps", str(args.steps),
-              "--out", str(run_dir), "--overwrite", "--device", "cpu", "--no-video", "--no-mesh")
+              "--out", str(run_dir), "--overwrite", "--device", "cpu", "--no-video", "--no-mesh", *extra)
     if method == "usd":
-        cmd += ["--pose-features", folders["dinov2-small-reg"],
-                "--set", f"guidance.rectifier.template_steps={args.template_steps}"]
-    for s in args.set:
-        cmd += ["--set", s]
-    record = {"key": f"{arch}/{method}", "arch": arch, "method": method, "steps": args.steps,
+        cmd += ["--pose-features", folders["dinov2-small-reg"]]
+    record = {"key": f"{arch}/{method}", "arch": arch, "method": method, "steps": args.steps, "flags": " ".join(extra),
               "threads": args.threads, "memory_limit_gb": args.memory_limit_gb, "cmd": " ".join(cmd[1:])}
     # The CLI prints its header line just before training and "step N/N" after the last step.
     marks = {"train_start": f"t3d {method} ·", "train_end": f"step {args.steps}/{args.steps}"}
@@ -161,15 +167,15 @@ def build_folders(archs: list[str], env: dict, out: Path) -> dict:
 
 
 def table(records: list[dict]) -> str:
-    rows = ["| arch | method | threads | s / step | CPU s / step | load avg | setup s | peak RSS (generate) | "
+    rows = ["| arch | method | extra flags | threads | s / step | CPU s / step | load avg | setup s | peak RSS (generate) | "
             "render-video / export-mesh / evaluate | result |",
-            "|---|---|---:|---:|---:|---|---:|---:|---|---|"]
+            "|---|---|---|---:|---:|---:|---|---:|---:|---|---|"]
     for r in records:
         post = " / ".join(f"{r[n]['wall_s']} s, {r[n]['peak_rss_mb']} MB" for n in POST_COMMANDS if n in r)
         rss = f"{r['generate']['peak_rss_mb']} MB" if "generate" in r else ""
         result = "ok" if "error" not in r else f"FAILED: {r['error']}"
         load = "–".join(map(str, r.get("generate", {}).get("load_avg", [])))
-        rows.append(f"| {r['arch']} | {r['method']} | {r['threads']} | {r.get('s_per_step', '')} | "
+        rows.append(f"| {r['arch']} | {r['method']} | {r.get('flags', '')} | {r['threads']} | {r.get('s_per_step', '')} | "
                     f"{r.get('cpu_s_per_step', '')} | {load} | {r.get('setup_s', '')} | {rss} | {post} | {result} |")
     return "\n".join(rows) + "\n"
 
@@ -183,6 +189,9 @@ def parse_args(argv):
                         help="CPU threads per run (OMP_NUM_THREADS of the children; default $OMP_NUM_THREADS or 2)")
     parser.add_argument("--template-steps", type=int, default=20,
                         help="USD: DDIM steps of the pose templates sampled from the prior (t3d's default 20)")
+    parser.add_argument("--usd-args", default="--low-vram",
+                        help="extra generate flags for USD (default --low-vram: its exact rectifier decodes "
+                             "512 px with gradient, ~30 GB in fp32 at batch 2 without it; '' for none)")
     parser.add_argument("--memory-limit-gb", type=float, default=default_memory_limit_gb(),
                         help="cap each child's data segment (default 85%% of RAM; 0 = none)")
     parser.add_argument("--set", action="append", default=[], help="extra KEY=VALUE for every generate")
@@ -206,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     for arch in archs:
         for method in methods:
             key = f"{arch}/{method}"
-            if key in done and done[key]["steps"] == args.steps and done[key]["threads"] == args.threads:
+            same = (args.steps, args.threads, " ".join(extra_flags(method, args)))
+            if key in done and (done[key]["steps"], done[key]["threads"], done[key].get("flags")) == same:
                 records.append(done[key])
                 continue
             print(f"{key}: running ({args.threads} threads)", flush=True)

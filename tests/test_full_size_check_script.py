@@ -44,10 +44,10 @@ def test_table_has_one_row_per_run_and_names_the_failure():
     check = load_script()
     gen = {"rc": 0, "wall_s": 500.0, "cpu_s": 900.0, "peak_rss_mb": 11000, "load_avg": [2.1, 2.3]}
     post = {"rc": 0, "wall_s": 10.0, "peak_rss_mb": 700}
-    ok = {"arch": "sd15", "method": "sds", "threads": 2, "s_per_step": 120.5, "cpu_s_per_step": 230.0,
+    ok = {"arch": "sd15", "method": "sds", "flags": "", "threads": 2, "s_per_step": 120.5, "cpu_s_per_step": 230.0,
           "setup_s": 40.0, "generate": gen, "render-video": post, "export-mesh": post, "evaluate": post}
-    bad = {"arch": "sd21-base", "method": "usd", "threads": 2, "generate": dict(gen, rc=1), "error": "Killed"}
+    bad = {"arch": "sd21-base", "method": "usd", "flags": "--low-vram", "threads": 2, "generate": dict(gen, rc=1), "error": "Killed"}
     lines = check.table([ok, bad]).splitlines()
     assert len(lines) == 4
-    assert "| sd15 | sds | 2 | 120.5 | 230.0 | 2.1–2.3 | 40.0 | 11000 MB |" in lines[2] and lines[2].endswith("| ok |")
-    assert lines[3].endswith("| FAILED: Killed |")
+    assert "| sd15 | sds |  | 2 | 120.5 | 230.0 | 2.1–2.3 | 40.0 | 11000 MB |" in lines[2] and lines[2].endswith("| ok |")
+    assert lines[3].startswith("| sd21-base | usd | --low-vram | 2 |") and lines[3].endswith("| FAILED: Killed |")

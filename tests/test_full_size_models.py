@@ -146,6 +146,7 @@ def test_a_stale_partial_folder_is_never_used_and_is_cleaned_up(tmp_path):
     assert not stale.exists() and is_complete(target, {"model": "x"})
 
 
+@pytest.mark.slow  # a real-size network (22M parameters, 88 MB written): small, but full size
 def test_full_size_dinov2_folder_loads_as_pose_features(tmp_path):
     from t3d.guidance.pose_features import Dinov2PoseFeatures
 
@@ -160,3 +161,16 @@ def test_full_size_dinov2_folder_loads_as_pose_features(tmp_path):
 def test_unknown_full_size_name_is_a_one_line_error(tmp_path):
     with pytest.raises(T3dError, match="unknown full-size model 'sd3'"):
         full_size_folder("sd3", cache=tmp_path)
+
+
+@pytest.mark.slow  # builds (once per $T3D_CACHE) and loads the 5.2 GB SD 2.1-base folder: ~2 min, ~6 GB RAM
+def test_full_size_sd21_base_folder_loads_through_the_real_loader():
+    from t3d.priors.stable_diffusion import StableDiffusionPrior
+
+    prior = StableDiffusionPrior(str(full_size_folder("sd21-base")), "cpu")
+    assert prior.prediction_type == "epsilon" and prior.native_image_size == 512 and prior.max_tokens == 77
+    cond = prior.embed(["a smiling head"])
+    assert cond.shape == (1, 77, 1024)  # OpenCLIP ViT-H width == the UNet's cross-attention width
+    with torch.no_grad():
+        eps = prior.eps(torch.randn(1, 4, 64, 64), torch.tensor([500]), cond)
+    assert eps.shape == (1, 4, 64, 64) and torch.isfinite(eps).all()
