@@ -42,6 +42,19 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+def peak_rss_mb(pid: int) -> float | None:
+    """The process's own resident-memory high-water mark so far (Linux /proc VmHWM; None elsewhere).
+    Not wait4's ru_maxrss: on Linux that folds in the RSS the child inherited from this (large)
+    parent at fork, before its exec."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def memory_limiter(limit_gb: float):
     """A preexec_fn capping the child's data segment (heap and mmap'd buffers: every tensor) at
     `limit_gb`, so a run that needs more fails with an allocation error in its own log instead of
@@ -66,11 +79,13 @@ def default_memory_limit_gb() -> float:
 
 def run_child(cmd: list[str], env: dict, log_path: Path, marks: dict[str, str] | None = None,
               memory_limit_gb: float = 0.0) -> dict:
-    """Run `cmd` with its output in `log_path`; return rc, wall and CPU seconds, its own peak RSS,
-    the load average around it, and the CPU time at which each of `marks` (name -> text) first
-    appeared in its output (polled every 0.5 s)."""
+    """Run `cmd` with its output in `log_path`; return rc, wall and CPU seconds, its own peak RSS
+    (polled every 0.2 s: growth in its last 0.2 s is missed; None if it ended before the first
+    poll), the load average around it, and the CPU time at which each of `marks` (name -> text)
+    first appeared in its output."""
     start, load_before = time.perf_counter(), os.getloadavg()[0]
     seen: dict[str, float | None] = {}
+    peak: float | None = None
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 preexec_fn=memory_limiter(memory_limit_gb))
@@ -78,17 +93,17 @@ def run_child(cmd: list[str], env: dict, log_path: Path, marks: dict[str, str] |
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
+            now = peak_rss_mb(proc.pid)
+            peak = peak if now is None else max(now, peak or 0.0)
             if marks and len(seen) < len(marks):
                 text = log_path.read_text(errors="replace")
                 for name, needle in marks.items():
                     if name not in seen and needle in text:
                         seen[name] = cpu_seconds(proc.pid)
-            time.sleep(0.5)
+            time.sleep(0.2)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    # ru_maxrss is in KiB on Linux (bytes on macOS).
-    scale = 1 if sys.platform == "darwin" else 1024
     return {"rc": proc.returncode, "wall_s": round(time.perf_counter() - start, 1),
-            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1), "peak_rss_mb": round(usage.ru_maxrss * scale / 2**20),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1), "peak_rss_mb": None if peak is None else round(peak),
             "load_avg": [round(load_before, 1), round(os.getloadavg()[0], 1)], "cpu_marks": seen}
 
 
@@ -118,7 +133,7 @@ def extra_flags(method: str, args) -> list[str]:
     """The generate flags beyond model, method, steps and outputs (recorded with each result)."""
     extra = [f for s in args.set for f in ("--set", s)]
     if method == "usd":
-        extra += ["--set", f"guidance.rectifier.template_steps={args.template_steps}", *args.usd_args.split()]
+        extra += ["--set", f"guidance.terms.rectifier.template_steps={args.template_steps}", *args.usd_args.split()]
     return extra
 
 

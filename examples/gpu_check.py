@@ -165,7 +165,7 @@ def write_outputs(results: dict, out: Path) -> None:
 
 def check_args(args, cuda: bool) -> str | None:
     """The one-line reason the arguments cannot run here, or None."""
-    from t3d.config import METHOD_PRESETS
+    from t3d.config import known_methods
     from t3d.gpu_measure import VARIANTS
 
     if args.device not in ("cuda", "cpu"):
@@ -173,7 +173,7 @@ def check_args(args, cuda: bool) -> str | None:
     if args.device == "cuda" and not cuda:
         return "no CUDA device here; this script measures GPU steps (--device cpu runs it as a dry run)"
     bad = [a for a in args.archs.split(",") if a not in ARCHS + ("sd21", "tiny")]
-    bad += [m for m in args.methods.split(",") if m not in METHOD_PRESETS]
+    bad += [m for m in args.methods.split(",") if m not in known_methods()]
     bad += [v for v in args.variants.split(",") if v and (v not in VARIANTS or v == "default")]
     bad += [r for r in args.renders.split(",") if not r.isdigit() or int(r) < 8]
     if bad:

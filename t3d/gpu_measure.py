@@ -72,7 +72,7 @@ def make_prior(source: dict, device: torch.device, variant: Variant = Variant(),
 @contextlib.contextmanager
 def hash_grid_backend(torch_only: bool):
     """Force the PyTorch hash grid while the field is built, where tinycudann would be used."""
-    import t3d.scene.field as field_module
+    import t3d.scene.encodings as field_module
 
     original = field_module.tinycudann_available
     if torch_only:
@@ -85,27 +85,23 @@ def hash_grid_backend(torch_only: bool):
 
 def run_config(method: str, render: int, folder: str, steps_total: int, pose_features: str | None):
     """The RunConfig of `t3d generate PROMPT --model FOLDER --method M --resolution R --encoding hash`."""
-    from t3d.config import RunConfig, apply_method_preset
+    from t3d.config import build_config
 
-    cfg = RunConfig(prompt=PROMPT, model=str(folder))
-    apply_method_preset(cfg, method)
+    cfg = build_config(method)
+    cfg.prompt, cfg.model = PROMPT, str(folder)
     cfg.steps = steps_total  # schedules (anneal, BNF, milestones) read progress = step / steps
     cfg.render.resolution = render
     cfg.field.encoding = "hash"
     cfg.output.checkpoint_every = cfg.output.preview_every = 0
     if pose_features:
-        cfg.guidance.rectifier.pose_features = str(pose_features)
+        cfg.guidance.terms.rectifier.pose_features = str(pose_features)
     return cfg
 
 
 def attach_timer(trainer, device: torch.device):
-    """The training loop's StepTimer on `trainer`, or None where the hook does not exist yet."""
-    try:
-        from t3d.timing import StepTimer
-    except ImportError:
-        return None
-    if not hasattr(trainer, "timer"):
-        return None
+    """The training loop's StepTimer on `trainer` (CUDA-synchronised around each timed part)."""
+    from t3d.timing import StepTimer
+
     timer = StepTimer(device)
     trainer.timer = timer
     return timer
@@ -123,7 +119,7 @@ def measure_steps(cfg, prior, device: torch.device, warmup: int, steps: int, bre
                   variant: Variant = Variant()) -> dict:
     """Time `steps` training steps after `warmup`, then `breakdown_steps` more part by part."""
     from t3d.engine import Trainer
-    from t3d.run import resolve_framing
+    from t3d.commands.generate import resolve_framing
 
     resolve_framing(cfg, prior)
     with tempfile.TemporaryDirectory(prefix="t3d-gpu-check-") as run_dir, hash_grid_backend(variant.torch_hash_grid):
@@ -156,8 +152,6 @@ def measure_steps(cfg, prior, device: torch.device, warmup: int, steps: int, bre
                   "setup_s": round(setup_s, 2), "steps_timed": steps, "steps_breakdown": breakdown_steps if breakdown else 0,
                   "skipped_nonfinite": skipped, "encoding": type(trainer.scene.field.encoding).__name__,
                   "dtype": str(prior.dtype).replace("torch.", "")}
-        if breakdown is None:
-            result["breakdown_note"] = "no t3d.timing StepTimer hook in the training loop"
         if device.type == "cuda":
             result["peak_mem_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20)
             result["peak_setup_mem_mb"] = peak_setup

@@ -12,10 +12,11 @@ import json
 from pathlib import Path
 
 NOT_MEASURED = "not measured"
-# The training loop's timed parts (t3d.timing.StepTimer names), as table columns.
-PARTS = ("render", "encode", "prior", "guidance", "backward", "optimizer", "update")
+# The training loop's timed parts (t3d.timing.StepTimer names), as table columns. "guidance" is
+# the whole score-distillation step; encode, noise, prior, baseline and terms are inside it.
+PARTS = ("render", "guidance", "encode", "noise", "prior", "baseline", "terms", "backward", "optimizer", "update")
 OTHER_PARTS = ("cameras", "occupancy")  # small: summed into one column
-PART_TITLES = {"prior": "UNet (prior)", "guidance": "guidance rest", "update": "update (LoRA, EMA)",
+PART_TITLES = {"guidance": "guidance (all)", "prior": "of which UNet (prior)", "update": "update (LoRA, EMA)",
                "other": "cameras + occupancy"}
 
 

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_script():
@@ -22,7 +22,8 @@ def test_child_peak_rss_is_its_own_and_marks_get_cpu_times(tmp_path):
     # Touches 300 MiB, says so, then spins for 1 s of its own CPU time so the poller sees the mark.
     code = ("import time; b = bytearray(300 * 2**20); print('allocated', flush=True)\n"
             "while time.process_time() < 1.0: pass")
-    small = check.run_child([sys.executable, "-c", "pass"], {}, tmp_path / "small.log")
+    # A child that holds little for 1 s: its peak must not include this (large) test process's RSS.
+    small = check.run_child([sys.executable, "-c", "import time; time.sleep(1)"], {}, tmp_path / "small.log")
     big = check.run_child([sys.executable, "-c", code], {}, tmp_path / "big.log", {"alloc": "allocated"})
     assert small["rc"] == big["rc"] == 0
     # The bytearray is zero-filled, so all 300 MiB are resident; the interpreter adds < 100 MiB.

@@ -13,7 +13,7 @@ import torch
 
 from t3d.gpu_report import NOT_MEASURED, markdown_report, steps_table, write_report
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_script():
@@ -59,7 +59,7 @@ def test_table_writer_fills_measured_values_and_marks_missing_ones():
     header, rows = _cells(lines[0]), [_cells(x) for x in lines[2:]]
     assert all(len(r) == len(header) for r in rows)  # no missing or extra cells
     sds = dict(zip(header, rows[0]))
-    assert (sds["ms / step"], sds["peak MB"], sds["encode"], sds["UNet (prior)"]) == ("57.2", "7012", "20.5", "18.0")
+    assert (sds["ms / step"], sds["peak MB"], sds["encode"], sds["of which UNet (prior)"]) == ("57.2", "7012", "20.5", "18.0")
     assert sds["cameras + occupancy"] == "0.8"  # 0.25 + 0.5, the two small parts in one column
     vsd = dict(zip(header, rows[1]))
     assert vsd["ms / step"] == "90.0" and vsd["render"] == NOT_MEASURED and vsd["backward"] == NOT_MEASURED
@@ -99,65 +99,25 @@ def tiny_source(tmp_path_factory):
     return folder, load_source(str(folder), torch.device("cpu"))[0]
 
 
-def test_measuring_loop_runs_and_never_reports_a_missing_breakdown_as_zeros(tiny_source, monkeypatch):
+def test_measuring_loop_times_steps_and_breaks_them_down_with_the_loops_timer(tiny_source):
     from t3d.gpu_measure import make_prior, measure_steps, run_config
+    from t3d.gpu_report import PARTS
 
     folder, source = tiny_source
-    cfg = run_config("vsd", 16, str(folder), steps_total=2, pose_features=None)
-    cfg.field.grid_resolution, cfg.render.samples_per_ray = 16, 16
-    monkeypatch.setitem(sys.modules, "t3d.timing", None)  # the hook absent: import fails
-    result = measure_steps(cfg, make_prior(source, torch.device("cpu")), torch.device("cpu"), 0, 1, 1)
-    assert result["ms_per_step"] > 0 and result["steps_timed"] == 1
-    assert result["breakdown_ms"] is None and "StepTimer" in result["breakdown_note"]
-    # VSD put LoRA into its copy of the UNet; the source the next configuration copies has none.
-    assert not any("lora" in name for name, _ in source["unet"].named_modules())
-
-
-class FakeStepTimer:
-    """The interface the training loop's hook will have (t3d.timing.StepTimer), for this test."""
-
-    def __init__(self, device, enabled=True):
-        self.totals, self.counts = {}, {}
-
-    def reset(self):
-        self.totals, self.counts = {}, {}
-
-    def part(self, name):
-        import contextlib
-        import time
-
-        @contextlib.contextmanager
-        def timed():
-            start = time.perf_counter()
-            yield
-            self.totals[name] = self.totals.get(name, 0.0) + time.perf_counter() - start
-            self.counts[name] = self.counts.get(name, 0) + 1
-
-        return timed()
-
-
-def test_breakdown_is_per_step_milliseconds_of_the_hooks_totals(tiny_source, monkeypatch):
-    import types
-
-    from t3d.engine import Trainer
-    from t3d.gpu_measure import make_prior, measure_steps, run_config
-
-    folder, source = tiny_source
-    monkeypatch.setitem(sys.modules, "t3d.timing", types.SimpleNamespace(StepTimer=FakeStepTimer))
-    original = Trainer.train_step
-
-    def hooked_step(self):  # what the restructured loop will do: every prior call timed as "prior"
-        with self.timer.part("prior"), self.timer.part("prior"):
-            return original(self)
-
-    monkeypatch.setattr(Trainer, "timer", FakeStepTimer(None), raising=False)
-    monkeypatch.setattr(Trainer, "train_step", hooked_step)
-    cfg = run_config("sds", 16, str(folder), steps_total=4, pose_features=None)
+    cfg = run_config("vsd", 16, str(folder), steps_total=4, pose_features=None)
     cfg.field.grid_resolution, cfg.render.samples_per_ray = 16, 16
     result = measure_steps(cfg, make_prior(source, torch.device("cpu")), torch.device("cpu"), 1, 1, 2)
-    assert set(result["breakdown_ms"]) == {"prior"} and result["breakdown_ms"]["prior"] > 0
-    assert result["calls_per_step"] == {"prior": 2.0}  # two timed calls in each of the 2 steps
-    assert result["steps_breakdown"] == 2
+    assert result["ms_per_step"] > 0 and result["steps_timed"] == 1 and result["steps_breakdown"] == 2
+    breakdown = result["breakdown_ms"]
+    # The Trainer's own StepTimer parts, per step: VSD renders, runs the UNet, steps the optimiser
+    # and trains its LoRA score model in every step.
+    assert {"render", "guidance", "prior", "backward", "optimizer", "update"} <= set(breakdown)
+    assert set(breakdown) <= set(PARTS) | {"cameras", "occupancy"}
+    assert all(breakdown[p] > 0 for p in ("render", "guidance", "prior", "backward", "optimizer", "update"))
+    assert breakdown["prior"] < breakdown["guidance"]  # nested: the UNet is part of the guidance step
+    assert result["calls_per_step"]["render"] == 1.0  # one render per step, counted over the 2 timed steps
+    # VSD put LoRA into its copy of the UNet; the source the next configuration copies has none.
+    assert not any("lora" in name for name, _ in source["unet"].named_modules())
 
 
 def test_bad_arguments_are_one_line_errors_before_anything_is_built(tmp_path, capsys):
