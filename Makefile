@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/t3d generate "a smiling head" --model analytic --method sds --steps 800 --out runs/demo --overwrite
+	$(BIN)/t3d generate "a smiling cat" --method esd --out runs/demo --overwrite
 	@echo "demo outputs: runs/demo/video.mp4 runs/demo/mesh.glb runs/demo/previews/"
 
 test: $(STAMP)

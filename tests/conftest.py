@@ -11,10 +11,10 @@ import t3d  # noqa: E402,F401  (before any test touches torch: caps oneDNN below
 # Small but complete runs: every stage (train, checkpoint, preview, video, mesh) executes.
 TINY_RUN = [
     "--resolution", "16", "--batch", "1", "--video-frames", "4", "--preview-every", "2",
-    "--checkpoint-every", "2",
+    "--checkpoint-every", "2", "--video-resolution", "24", "--mesh-resolution", "24", "--texture-size", "64",
     "--set", "analytic.resolution=16", "--set", "analytic.azimuth_step=30", "--set", "analytic.jitter_copies=1",
-    "--set", "field.grid_resolution=16", "--set", "output.video_resolution=24",
-    "--set", "output.mesh_resolution=24", "--set", "render.samples_per_ray=24",
+    "--set", "field.grid_resolution=16", "--set", "render.samples_per_ray=24",
+    "--set", "mesh.bake_resolution=32", "--set", "mesh.check_resolution=32",
 ]
 
 

@@ -34,5 +34,5 @@ def run_export_mesh(run: Path, out: Optional[Path], device: str, values: list, c
     with lock_if_inside(run_dir, inside, "t3d export-mesh"):
         scene, run_dir, step = load_scene(run, device, note=lambda line: console.print(line, markup=False))
         result = export_run_mesh(scene, run_dir, cfg.mesh, out_path=target)
-    console.print(f"step {step}: {result.summary()}", markup=False, highlight=False)
+    console.print(result.summary(step), markup=False, highlight=False)
     return result.mesh_path

@@ -109,13 +109,15 @@ def run_generate(req: GenerateRequest, console: Console) -> Path:
     device = pick_device(cfg.device)
     configure_threads(cfg.threads)
     check_device_memory(cfg, device)
-    prior = load_prior(cfg, device, console)  # before touching the disk: an unavailable model changes nothing
+    prior, prior_line = load_prior(cfg, device, console)  # before the disk: an unavailable model changes nothing
     resolve_framing(cfg, prior)
     from t3d.engine import Trainer
 
     # Built before the run folder is touched: a guidance piece that cannot load (e.g. the masked
     # LM of --prompt-debias on) must leave the disk unchanged, like an unavailable prior.
     trainer = Trainer(cfg, run_dir, prior, device)
+    if prior_line:  # after every check: an error stays the only line
+        console.print(prior_line, markup=False, highlight=False)
     for note in trainer.guidance.notes:
         console.print(note, markup=False)
     with RunLock(run_dir, "t3d generate"):
@@ -139,20 +141,24 @@ def remove_stale_temporaries(run_dir: Path) -> None:
 
 
 def load_prior(cfg: RunConfig, device, console: Console):
-    """The run's prior, with `--model auto` resolved (and recorded in cfg.model for the replay)."""
+    """The run's prior, with `--model auto` resolved (and recorded in cfg.model for the replay),
+    and the header line that says which prior auto chose and why ("" when the user named one)."""
     from t3d.priors import auto
-    from t3d.priors.factory import build_prior
+    from t3d.priors.factory import build_prior, preparation_note
 
     chosen = auto.resolve(cfg.model)
     cfg.model = chosen.model
-    prior = build_prior(cfg, device)
+    note = preparation_note(cfg)
+    if note:  # a spinner on a terminal, nothing in a log: an error after it stays the only line
+        with console.status(note):
+            prior = build_prior(cfg, device)
+    else:
+        prior = build_prior(cfg, device)
     try:
         prior.check_prompt(cfg.prompt)
     except T3dError as exc:
         raise T3dError(f"{exc}; {auto.SD_HINT}" if chosen.line else str(exc)) from None
-    if chosen.line:  # after the checks: an error stays the only line
-        console.print(chosen.line, markup=False, highlight=False)
-    return prior
+    return prior, chosen.line
 
 
 def start_or_resume(req: GenerateRequest, cfg: RunConfig, run_dir: Path, trainer, console: Console) -> bool:

@@ -50,10 +50,10 @@ class ExportResult:
     def psnr_mean(self) -> Optional[float]:
         return None if self.check is None else self.check.psnr_mean
 
-    def summary(self) -> str:
-        """One line for the console, e.g. after `export-mesh`."""
+    def summary(self, step: int | None = None) -> str:
+        """One line for the console, e.g. after `export-mesh` (which names the checkpoint's step)."""
         texture = f", texture {self.texture_size}x{self.texture_size}" if self.texture_size else ", vertex colours"
-        text = f"mesh: {self.mesh_path} ({self.vertices} vertices, {self.faces} faces{texture})"
+        text = f"mesh{'' if step is None else f' of step {step}'}: {self.mesh_path} ({self.vertices} vertices, {self.faces} faces{texture})"
         if self.check is not None:
             verdict = "ok" if self.check.passed else f"BELOW the {self.check.min_iou:g} IoU the check asks for"
             text += (f"; mesh vs field over {len(self.check.iou)} views: silhouette IoU {self.check.iou_mean:.3f}, "

@@ -22,7 +22,22 @@ def configure_analytic_source(cfg) -> None:
         cfg.analytic.source = str(Path(folder).expanduser().resolve())
 
 
+def preparation_note(cfg) -> str | None:
+    """A line for the user when loading the prior will take a while the first time on this machine."""
+    if is_analytic(cfg.model) and not cfg.model.startswith("analytic:") and cfg.analytic.source == "builtin":
+        from t3d.priors.references import builtin_references_cached, cache_dir
+
+        if not builtin_references_cached(cfg.analytic):
+            return (f"rendering the built-in prior's reference images, once on this machine (a few minutes "
+                    f"on 2 CPU cores; cached in {cache_dir()})")
+    return None
+
+
 def build_prior(cfg, device: torch.device):
+    """The prior of `cfg.model`; `auto` is resolved here too (library callers), and recorded in cfg."""
+    from t3d.priors import auto
+
+    cfg.model = auto.resolve(cfg.model).model
     if is_analytic(cfg.model):
         from t3d.priors.analytic import AnalyticPrior
 

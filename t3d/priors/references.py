@@ -39,13 +39,27 @@ def cache_dir() -> Path:
     return Path(root)
 
 
+def _builtin_key(resolution: int, azimuth_step: float, elevations: tuple[float, ...], jitter_copies: int,
+                 distance: float, fovy: float) -> str:
+    from t3d.priors import procedural
+
+    return json.dumps([procedural.VERSION, resolution, azimuth_step, list(elevations), jitter_copies,
+                       distance, fovy, sorted(procedural.OBJECTS)])
+
+
+def builtin_references_cached(cfg) -> bool:
+    """Whether the built-in references of an AnalyticConfig are already rendered on this machine."""
+    key = _builtin_key(cfg.resolution, cfg.azimuth_step, tuple(cfg.elevations), cfg.jitter_copies, cfg.distance,
+                       cfg.fovy)
+    return _cache_file(key).is_file()
+
+
 def builtin_references(resolution: int, azimuth_step: float, elevations: tuple[float, ...],
                        jitter_copies: int, distance: float, fovy: float) -> ReferenceSet:
     """Render every built-in object over an azimuth x elevation grid (cached on disk)."""
     from t3d.priors import procedural
 
-    key = json.dumps([procedural.VERSION, resolution, azimuth_step, list(elevations), jitter_copies,
-                      distance, fovy, sorted(procedural.OBJECTS)])
+    key = _builtin_key(resolution, azimuth_step, elevations, jitter_copies, distance, fovy)
     cached = _load_cached(key)
     if cached is not None:
         return cached

@@ -36,7 +36,8 @@ def test_classifier_accuracy_on_held_out_analytic_views(analytic32):
         per_class += torch.bincount(truth[hit], minlength=4).float()
         per_class_n += torch.bincount(truth, minlength=4).float()
     accuracy = correct / total
-    assert total == 432 and accuracy >= 0.9, accuracy
+    # Every object's odd azimuths (18 of 36) at every reference elevation and lighting copy are held out.
+    assert total == 18 * len(refs) // 36 and accuracy >= 0.9, accuracy
     assert (per_class / per_class_n).min() >= 0.75, per_class / per_class_n  # every bin, not just front
 
 
