@@ -141,14 +141,6 @@ def run_one(bc: BenchConfig, quick: bool, smoke: bool = False) -> dict:
         return measure(bc, cfg, device, workdir, quick, started)
 
 
-def _steps(trainer, n: int) -> int:
-    """Run n real training steps; returns how many were skipped as non-finite."""
-    skipped = 0
-    for _ in range(n):
-        skipped += trainer.train_step() is None
-        trainer.step += 1
-    return skipped
-
 
 def measure(bc: BenchConfig, cfg, device, workdir: str, quick: bool, started: float) -> dict:
     import torch
@@ -168,14 +160,14 @@ def measure(bc: BenchConfig, cfg, device, workdir: str, quick: bool, started: fl
         sync()
         peak_setup = torch.cuda.max_memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
-    skipped = _steps(trainer, warmup)
+    skipped = trainer.advance(warmup)
     sync()
     start = time.perf_counter()
-    skipped += _steps(trainer, timed)
+    skipped += trainer.advance(timed)
     sync()
     ms_per_step = (time.perf_counter() - start) / max(timed, 1) * 1000
     trainer.timer = timer = StepTimer(device)
-    skipped += _steps(trainer, parts_steps)
+    skipped += trainer.advance(parts_steps)
     result = {
         "config": bc.name, "device": _device_name(device), "prior": bc.prior, "method": bc.method,
         "render": bc.render, "batch": bc.batch, "encoding": type(trainer.scene.field.encoding).__name__,

@@ -161,6 +161,15 @@ class Trainer:
                 self.scene.occupancy.update(self.scene.field.density, gen)
         return {"loss": loss.item(), "t": stats.t_mean, "grad_norm": stats.grad_norm, **stats.terms, **updates}
 
+    def advance(self, steps: int) -> int:
+        """Train `steps` steps without logging or checkpoints (benchmarks); returns how many were
+        skipped as non-finite."""
+        skipped = 0
+        for _ in range(steps):
+            skipped += self.train_step() is None
+            self.step += 1
+        return skipped
+
     def train(self, console=None) -> None:
         """Train to cfg.steps: log every 10 steps (and every skipped step), previews and
         checkpoints on their cadence, a final checkpoint; Ctrl-C saves one and stops."""

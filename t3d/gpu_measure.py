@@ -107,13 +107,6 @@ def attach_timer(trainer, device: torch.device):
     return timer
 
 
-def _steps(trainer, n: int) -> int:
-    skipped = 0
-    for _ in range(n):
-        skipped += trainer.train_step() is None
-        trainer.step += 1
-    return skipped
-
 
 def measure_steps(cfg, prior, device: torch.device, warmup: int, steps: int, breakdown_steps: int,
                   variant: Variant = Variant()) -> dict:
@@ -134,17 +127,17 @@ def measure_steps(cfg, prior, device: torch.device, warmup: int, steps: int, bre
             # Setup = prompt embedding (text encoder on the device), LoRA, USD's template sampling.
             peak_setup = round(torch.cuda.max_memory_allocated(device) / 2**20)
             torch.cuda.reset_peak_memory_stats(device)
-        skipped = _steps(trainer, warmup)
+        skipped = trainer.advance(warmup)
         sync(device)
         start = time.perf_counter()
-        skipped += _steps(trainer, steps)
+        skipped += trainer.advance(steps)
         sync(device)
         ms_per_step = (time.perf_counter() - start) / max(steps, 1) * 1000
         breakdown = calls = None
         timer = attach_timer(trainer, device) if breakdown_steps > 0 else None
         if timer is not None:
             timer.reset()
-            skipped += _steps(trainer, breakdown_steps)
+            skipped += trainer.advance(breakdown_steps)
             if timer.totals:
                 breakdown = {k: round(v / breakdown_steps * 1000, 2) for k, v in timer.totals.items()}
                 calls = {k: round(c / breakdown_steps, 2) for k, c in timer.counts.items()}

@@ -8,6 +8,7 @@ not the 0600 of a temporary file.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -103,3 +104,21 @@ def check_writable_dir(path: str | os.PathLike) -> Path:
     except OSError as exc:
         raise T3dError(f"output folder {path} is not writable: {exc.strerror or exc}") from None
     return path
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Every complete JSON-object line of an append-only log; a torn last line (the write a crash
+    interrupted) and any line that is not an object are skipped."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8", "replace")
+    except (FileNotFoundError, IsADirectoryError):
+        return []
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from t3d.errors import T3dError
+from t3d.io import read_jsonl
 
 MANIFEST_FILE = "batch.jsonl"
 
@@ -62,19 +63,7 @@ def repair_torn_tail(path: Path) -> bool:
 
 def read_manifest(path: Path) -> list[dict]:
     """Every complete record in `path`; a torn or unreadable line is skipped."""
-    records = []
-    try:
-        text = Path(path).read_bytes().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return []
-    for line in text.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+    return read_jsonl(path)
 
 
 def latest_by_folder(records: list[dict]) -> dict[str, dict]:

@@ -12,24 +12,14 @@ import json
 import os
 from pathlib import Path
 
-from t3d.io import atomic_write_text, write_failed
+from t3d.io import atomic_write_text, read_jsonl, write_failed
 
 LOG_FILE = "log.jsonl"
 
 
 def read_records(path: Path) -> list[dict]:
     """Every complete record; a torn last line (the write a crash interrupted) is ignored."""
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+    return read_jsonl(path)
 
 
 def keep_until(path: Path, step: int) -> int:

@@ -2,19 +2,16 @@
 training-loop seconds from log.jsonl, and the table (the full-size runs themselves take hours
 on CPU and are run by `make check-full-size`, not by the test suite)."""
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.scripts import load_example
+
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("check_full_size", ROOT / "examples" / "check_full_size.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("check_full_size")
 
 
 def test_child_peak_rss_is_its_own_and_marks_get_cpu_times(tmp_path):

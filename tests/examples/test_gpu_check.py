@@ -1,7 +1,6 @@
 """The GPU check script: its refusal without CUDA, its table writer, its plan and its measuring
 loop on the tiny random SD (CPU, a few seconds)."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,15 +11,13 @@ import pytest
 import torch
 
 from t3d.gpu_report import NOT_MEASURED, markdown_report, steps_table, write_report
+from tests.helpers.scripts import load_example
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "examples" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("gpu_check")
 
 
 def test_refuses_without_cuda_in_one_line_and_writes_nothing(tmp_path):

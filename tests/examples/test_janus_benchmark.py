@@ -1,8 +1,9 @@
 """The benchmark script: runs the requested scope, writes the markdown table, and resumes."""
 
-import importlib.util
 import json
 from pathlib import Path
+
+from tests.helpers.scripts import load_example
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_SETS = ["analytic.resolution=16", "analytic.azimuth_step=30", "analytic.jitter_copies=1",
@@ -11,11 +12,7 @@ TINY_SETS = ["analytic.resolution=16", "analytic.azimuth_step=30", "analytic.jit
 
 
 def load_script():
-    path = ROOT / "examples" / "janus_benchmark.py"
-    spec = importlib.util.spec_from_file_location("janus_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("janus_benchmark")
 
 
 def test_benchmark_writes_a_table_and_resumes(tmp_path, capsys):

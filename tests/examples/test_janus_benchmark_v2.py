@@ -1,25 +1,18 @@
 """Benchmark v2: animals and posed folders as objects, bandwidths limited to some objects, the
 success matrix, and one image grid (method rows x object columns, four azimuths each)."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 
 from tests.examples.test_janus_benchmark import TINY_SETS
+from tests.helpers.scripts import load_example
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def load(name):
-    sys.path.insert(0, str(ROOT / "examples"))
-    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example(name)
 
 
 def test_object_and_bandwidth_specs():
