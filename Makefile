@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.t3d-installed
 
-.PHONY: install demo test test-slow bench gltf-check clean
+.PHONY: install demo test test-slow bench check-full-size gpu-check gltf-check clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ gltf-check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python examples/bench.py
+
+# Hours on a 2-core CPU: every method, 2 steps, with full-size random SD 1.5 / 2.1-base (docs/speed.md).
+check-full-size: $(STAMP)
+	$(BIN)/python examples/check_full_size.py --out runs/full-size-check
+
+# On a CUDA machine, under 10 minutes; refuses in one line without CUDA.
+gpu-check: $(STAMP)
+	PYTHON=$(BIN)/python examples/gpu_check.sh --out runs/gpu-check
 
 clean:
 	rm -rf runs .pytest_cache

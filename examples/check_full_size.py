@@ -7,7 +7,7 @@ command is its own child process, measured alone:
 - s/step: the run's log.jsonl `seconds` at the last step divided by the steps, i.e. the training
   loop's wall time only (model loading, prompt embedding and USD's template sampling excluded;
   those are in `setup s` = the generate process's wall time minus the loop);
-- peak RSS: the child's own maximum resident set size (os.wait4), model loading included.
+- peak RSS: the child's own resident high-water mark (/proc VmHWM, polled), model loading included.
 
 One process at a time (a full-size run holds several GB). Results go to OUT/results.jsonl as they
 come, so an interrupted check continues where it stopped (`--rerun` repeats finished runs); the

@@ -2,7 +2,7 @@
 
 On a CUDA machine: builds the full-size random folders if absent (t3d/priors/full_size.py, on
 the GPU), then for SD 2.1-base and SD 1.5 measures each method's ms/step, the per-part breakdown
-(render, encode, UNet, guidance rest, backward, optimizer, update), peak CUDA memory; fp16 vs
+(render, the guidance step and its encode, UNet and baseline parts, backward, optimizer, update), peak CUDA memory; fp16 vs
 fp32 eps on one batch; channels_last, torch.compile of the UNet (SDS only: no t3d knob yet) and
 the PyTorch vs tinycudann hash grid (when tinycudann imports). Writes OUT/gpu_check.json and
 OUT/gpu_check.md. A time budget (default 480 s from the start, folder building included) keeps it

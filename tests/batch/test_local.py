@@ -1,6 +1,7 @@
 """t3d batch on the local process pool: failures recorded by name, finished runs skipped on a rerun."""
 
 import imageio.v3 as iio
+import pytest
 
 from t3d.batch.naming import run_name
 from tests.helpers.batch import (FAST_RUN, FOUR_PROMPTS, TEAPOT_ERROR, checkpoint_fingerprints, last_invocation,
@@ -13,6 +14,7 @@ def expected_statuses(options=("--steps", "2", *FAST_RUN)) -> dict[str, str]:
             run_name("a teapot", options): "failed", run_name("a small bird", options): "done"}
 
 
+@pytest.mark.slow  # minutes under load: make test-slow (CI runs it)
 def test_local_pool_records_failures_evaluates_and_skips_finished_runs(tmp_path):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text(FOUR_PROMPTS)

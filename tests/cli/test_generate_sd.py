@@ -128,6 +128,7 @@ def test_generate_usd_on_tiny_sd_and_tiny_dinov2(tiny_sd_dir, tmp_path):
     assert (out / "checkpoints" / "step_000002.safetensors").exists()
 
 
+@pytest.mark.slow  # minutes under load: make test-slow (CI runs it)
 @pytest.mark.parametrize("classifier", ["posterior", "posterior-x0"])
 def test_pose_posterior_classifier_is_refused_without_the_analytic_prior(tiny_sd_dir, tmp_path, classifier):
     sd = tiny_sd_dir

@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.scripts import load_example
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +56,7 @@ def test_benchmark_picks_up_every_preset_and_rejects_unknown(monkeypatch, tmp_pa
     assert seen == config.known_methods() and "sds-copy" in seen
 
 
+@pytest.mark.slow  # minutes under load: make test-slow (CI runs it)
 def test_benchmark_runs_in_parallel_workers(tmp_path):
     import subprocess
     import sys

@@ -6,6 +6,8 @@ import json
 import os
 import signal
 
+import pytest
+
 from tests.conftest import TINY_RUN
 from tests.helpers.runs import final_tensors, run, same_tensors, start, wait_for
 
@@ -42,6 +44,7 @@ def _logged_steps(out) -> list[int]:
     return [r["step"] for r in map(json.loads, (out / "log.jsonl").read_text().splitlines()) if not r.get("skipped")]
 
 
+@pytest.mark.slow  # minutes under load: make test-slow (CI runs it)
 def test_kill_9_at_several_points_then_resume_equals_an_uninterrupted_run(tmp_path):
     args = [*TINY_RUN, "--steps", "24", "--checkpoint-every", "4", "--no-video", "--no-mesh"]
     reference = tmp_path / "reference"

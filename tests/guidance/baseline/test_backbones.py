@@ -16,6 +16,7 @@ def cfg(rank=4):
     return ScoreModelConfig(esd_lambda=0.5, lora_rank=rank, lr=1e-2, uncond_prob=0.0)
 
 
+@pytest.mark.slow  # minutes under load: make test-slow (CI runs it)
 @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
 def test_lora_adapts_the_prior_unet_in_place_and_leaves_the_prior_eps_alone(prediction_type, tmp_path):
     folder = build_tiny_sd(tmp_path / "sd", prediction_type=prediction_type, seed=0)

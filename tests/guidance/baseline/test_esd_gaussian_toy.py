@@ -63,6 +63,7 @@ def fits():
             "esd1": fit(1.0)}
 
 
+@pytest.mark.slow  # minutes under load: make test-slow (CI runs it)
 def test_every_method_finds_the_mean(fits):
     for name, (b, _) in fits.items():
         assert (b - MU).norm() < 0.1, name

@@ -86,6 +86,7 @@ def _train(model, prior, steps, seed=0, vary=False):
     return losses
 
 
+@pytest.mark.slow  # minutes under load: make test-slow (CI runs it)
 def test_update_learns_the_renders_and_the_camera(prior):
     torch.manual_seed(0)
     model = CameraScoreModel(prior, esd_cfg(uncond_prob=0.0, lr=3e-3), PROMPT)
@@ -152,6 +153,7 @@ def test_esd_with_lambda_zero_is_vsd_exactly(prior):
     assert not torch.equal(g_half[-1], g_vsd[-1])  # and lambda = 0.5 is something else
 
 
+@pytest.mark.slow  # minutes under load: make test-slow (CI runs it)
 def test_state_dict_holds_weights_and_adamw_state_and_resumes_exactly(prior):
     torch.manual_seed(0)
     a = CameraScoreModel(prior, esd_cfg(lr=3e-3), PROMPT)

@@ -178,6 +178,7 @@ def test_disjoint_analytic_bins_are_refused(tmp_path, capsys):
         validate(cfg)
 
 
+@pytest.mark.slow  # minutes under load: make test-slow (CI runs it)
 def test_sd_guide_one_call_and_interpolated_clip_states(tmp_path_factory):
     from t3d.priors.stable_diffusion import StableDiffusionPrior
     from t3d.priors.tiny_sd import random_sd_parts

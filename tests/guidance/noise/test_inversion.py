@@ -121,6 +121,7 @@ def optimise_2d(prior, settings, seed, steps=100):
     return ((x.detach() + 1) / 2)
 
 
+@pytest.mark.slow  # minutes under load: make test-slow (CI runs it)
 def test_2d_sdi_ends_on_a_prior_sample_while_sds_blurs():
     """Same prior, CFG 7.5, optimiser, step size and 100 steps. SDS (its usual random t) averages
     textures across references; SDI follows one DDIM trajectory and lands on a reference.

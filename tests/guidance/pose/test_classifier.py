@@ -17,6 +17,7 @@ def analytic32():
     return AnalyticPrior(AnalyticConfig(resolution=32, azimuth_step=10.0))
 
 
+@pytest.mark.slow  # minutes under load: make test-slow (CI runs it)
 def test_classifier_accuracy_on_held_out_analytic_views(analytic32):
     """Templates = even azimuth steps of each object's references; tested on the odd ones."""
     refs = analytic32.refs

@@ -94,6 +94,7 @@ def test_2d_vsd_particles_follow_the_prior_bias_and_its_absence():
     assert unbiased[0] <= 6 and histogram_entropy(unbiased) > 0.8 * LOG_K, unbiased
 
 
+@pytest.mark.slow  # minutes under load: make test-slow (CI runs it)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_2d_usd_with_the_exact_pose_posterior_makes_the_histogram_near_uniform(seed):
     """Appendix E: the same 90%-front prior, VSD + the rectifier. With the exact p(k | x_t) (no
@@ -116,6 +117,7 @@ def test_2d_usd_with_the_template_classifier_moves_particles_off_the_front():
     assert usd[0] <= 11 and histogram_entropy(usd) > histogram_entropy(vsd) + 0.2, (vsd, usd)
 
 
+@pytest.mark.slow  # minutes under load: make test-slow (CI runs it)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_2d_usd_through_the_tweedie_estimate_barely_rectifies_even_with_a_perfect_classifier(seed):
     """The paper's DPS step p(k | x_t) ~ p(k | x0_hat), with the exact clean posterior p(k | x0) as
