@@ -74,6 +74,7 @@ def run_key(method: str, obj: str, bandwidth: float, seed: int, steps: int) -> s
 
 def train_and_score(method: str, obj: str, bandwidth: float, seed: int, steps: int, views: int,
                     out: Path, extra_sets: list[str], folders: dict[str, str] | None = None) -> dict:
+    import torch
     from rich.console import Console
 
     from janus_grid import save_four_views
@@ -84,7 +85,8 @@ def train_and_score(method: str, obj: str, bandwidth: float, seed: int, steps: i
     model = f"analytic:{folder}" if folder else "analytic"
     run_dir = out / run_key(method, obj, bandwidth, seed, steps)
     req = GenerateRequest(prompt=object_prompt(obj), method=method, model=model, steps=steps, out=run_dir,
-                          overwrite=True, overrides={"seed": seed, "analytic.bandwidth": bandwidth, "device": "cpu"},
+                          overwrite=True, overrides={"seed": seed, "analytic.bandwidth": bandwidth, "device": "cpu",
+                                                 "threads": torch.get_num_threads()},  # the worker's share
                           sets=list(extra_sets), video=False, mesh=False)
     quiet = Console(file=io.StringIO())
     start = time.perf_counter()

@@ -34,10 +34,20 @@ def usable_cores() -> int:
     return max(1, cores)
 
 
+def default_threads() -> int:
+    """OMP_NUM_THREADS when the caller set it (a benchmark or batch worker sharing the cores, a
+    user's own limit), else every usable core; never more than the usable cores."""
+    cores = usable_cores()
+    wanted = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if wanted.isdigit() and int(wanted) > 0:
+        return min(int(wanted), cores)
+    return cores
+
+
 def configure_threads(threads: int) -> int:
-    """Set torch's intra-op threads (0 = usable_cores()); returns the number used."""
+    """Set torch's intra-op threads (0 = default_threads()); returns the number used."""
     import torch
 
-    n = threads if threads > 0 else usable_cores()
+    n = threads if threads > 0 else default_threads()
     torch.set_num_threads(n)
     return n

@@ -53,8 +53,8 @@ class RunConfig:
     seed: int = option(0, "Random seed; same seed and device give the same result.", flag="--seed",
                        panel=BASICS, low=0, high=MAX_SEED)
     device: str = option("auto", "auto | cpu | cuda.", flag="--device", panel=BASICS)
-    threads: int = option(0, "CPU threads for torch; 0 = the cores this process may use.", flag="--threads",
-                          panel=BASICS, low=0, high=1024, shown="the usable cores")
+    threads: int = option(0, "CPU threads for torch; 0 = OMP_NUM_THREADS if set, else the cores this process "
+                          "may use.", flag="--threads", panel=BASICS, low=0, high=1024, shown="the usable cores")
     max_bad_steps: int = option(20, "consecutive non-finite steps before the run stops", low=1)
     camera: CameraConfig = section(CameraConfig)
     field: FieldConfig = section(FieldConfig)
