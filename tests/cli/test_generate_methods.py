@@ -55,6 +55,7 @@ def test_generate_sdi_on_the_analytic_prior(tmp_path):
     assert cfg["guidance"]["post"]["score_clip"] == [2.0, 8.0]
 
 
+@pytest.mark.slow  # minutes under load: make test-slow (CI runs it)
 def test_generate_usd_on_analytic_and_resume_keeps_the_ema(tiny_run_args, tmp_path):
     out = tmp_path / "run"
     done = generate_in_subprocess(["a smiling head", "--method", "usd", "--steps", "2", "-o", str(out), "--no-video",

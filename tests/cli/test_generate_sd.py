@@ -71,6 +71,7 @@ def test_unknown_sd_flag_values_exit_2(tiny_sd_dir, tmp_path, capsys):
         assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # minutes under load: make test-slow (CI runs it)
 def test_generate_gsd_on_a_tiny_sd_folder(tiny_sd_dir, tmp_path, capsys):
     out = tmp_path / "gsd-sd"
     code = main(["generate", "a cat", "--method", "gsd", "--model", str(tiny_sd_dir), "--steps", "3",

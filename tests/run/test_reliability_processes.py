@@ -14,6 +14,7 @@ from tests.helpers.runs import final_tensors, run, same_tensors, start, wait_for
 PROMPT = "a smiling head"
 
 
+@pytest.mark.slow  # minutes under load: make test-slow (CI runs it)
 def test_two_writers_on_one_folder_one_wins_and_its_run_is_complete(tmp_path):
     out = tmp_path / "run"
     first = start(["generate", PROMPT, "--steps", "40", "--out", out, "--no-video", "--no-mesh", *TINY_RUN])
@@ -29,6 +30,7 @@ def test_two_writers_on_one_folder_one_wins_and_its_run_is_complete(tmp_path):
     assert "a smiling head" in (out / "config.yaml").read_text()  # the survivor's run, not the second's
 
 
+@pytest.mark.slow  # minutes under load: make test-slow (CI runs it)
 def test_a_killed_holder_does_not_block_its_folder(tmp_path):
     out = tmp_path / "run"
     holder = start(["generate", PROMPT, "--steps", "200", "--out", out, "--no-video", "--no-mesh", *TINY_RUN])

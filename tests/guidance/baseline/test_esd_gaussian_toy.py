@@ -16,6 +16,9 @@ import torch
 from t3d.guidance.baseline.score_model import esd_baseline
 from t3d.priors.analytic import sd_alphas_cumprod
 
+# Every test here shares one fit of all methods (about a minute under load): make test-slow.
+pytestmark = pytest.mark.slow
+
 MU = torch.tensor([1.0, -0.5], dtype=torch.float64)
 _L = torch.tensor([[1.0, 0.0], [0.6, 0.7]], dtype=torch.float64)
 SIGMA = _L @ _L.T  # trace 1.85, eigenvalues ~0.32 and ~1.53
@@ -63,7 +66,6 @@ def fits():
             "esd1": fit(1.0)}
 
 
-@pytest.mark.slow  # minutes under load: make test-slow (CI runs it)
 def test_every_method_finds_the_mean(fits):
     for name, (b, _) in fits.items():
         assert (b - MU).norm() < 0.1, name
