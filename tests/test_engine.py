@@ -67,21 +67,43 @@ def test_persistent_nan_stops_with_the_last_good_checkpoint_intact(tmp_path):
     assert meta["step"] == 4 and all(torch.isfinite(v).all() for v in tensors.values() if v.is_floating_point())
 
 
-def test_interrupt_saves_a_checkpoint(tmp_path):
+def test_ctrl_c_finishes_the_step_saves_a_checkpoint_and_a_second_one_stops_at_once(tmp_path):
+    import os
+    import signal
+
     from t3d.engine import Interrupted
 
     trainer = tiny_trainer(tmp_path, steps=20)
     real = trainer.guidance.loss
 
-    def interrupt(rgb, *args, **kwargs):
-        if trainer.step == 3:
-            raise KeyboardInterrupt
+    def ctrl_c_during_step_4(rgb, *args, **kwargs):
+        if trainer.step == 3:  # the 4th step is running
+            os.kill(os.getpid(), signal.SIGINT)
         return real(rgb, *args, **kwargs)
 
-    trainer.guidance.loss = interrupt
-    with pytest.raises(Interrupted, match="--resume"):
+    trainer.guidance.loss = ctrl_c_during_step_4
+    with pytest.raises(Interrupted, match="--resume") as info:
         trainer.train()
-    assert ckpt.list_checkpoints(trainer.run_dir)[-1].name == "step_000003.safetensors"
+    assert info.value.exit_code == 130
+    # The interrupted step completed: its weights are saved under its own number, nothing after it.
+    last = ckpt.list_checkpoints(trainer.run_dir)[-1]
+    assert last.name == "step_000004.safetensors" and trainer.step == 4
+    assert ckpt.read_checkpoint(last)[1]["step"] == 4
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+
+    # A second Ctrl-C within one step interrupts that step at once (KeyboardInterrupt, no checkpoint).
+    trainer.cfg.steps = 30
+
+    def two_ctrl_c(rgb, *args, **kwargs):
+        if trainer.step == 6:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(rgb, *args, **kwargs)
+
+    trainer.guidance.loss = two_ctrl_c
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_resolution_milestone_switches_the_training_render(tmp_path):
