@@ -57,7 +57,9 @@ def save_checkpoint(run_dir: Path, step: int, modules: dict[str, torch.nn.Module
     optim_tensors, param_groups = flatten_optimizer(optimizer)
     tensors.update({f"optim/{k}": v.cpu().contiguous() for k, v in optim_tensors.items()})
     checksums = {key: tensor_digest(value) for key, value in tensors.items()}
-    body = json.dumps({**meta, "step": step, "param_groups": param_groups, "checksums": checksums})
+    # Sorted keys: a resumed run's optimizer state comes back in another order, and its checkpoint
+    # must still be the same bytes as the uninterrupted run's.
+    body = json.dumps({**meta, "step": step, "param_groups": param_groups, "checksums": checksums}, sort_keys=True)
     path = run_dir / CHECKPOINT_DIR / checkpoint_name(step)
     atomic_write_bytes(path, st_save(tensors, metadata={"t3d": body, "t3d_digest": digest(body.encode())}))
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
