@@ -148,7 +148,7 @@ def test_a_stale_partial_folder_is_never_used_and_is_cleaned_up(tmp_path):
 
 @pytest.mark.slow  # a real-size network (22M parameters, 88 MB written): small, but full size
 def test_full_size_dinov2_folder_loads_as_pose_features(tmp_path):
-    from t3d.guidance.pose_features import Dinov2PoseFeatures
+    from t3d.guidance.pose.features import Dinov2PoseFeatures
 
     folder = full_size_folder(DINOV2, cache=tmp_path)
     features = Dinov2PoseFeatures(str(folder))
