@@ -21,7 +21,7 @@ from t3d.export.config import MeshExportConfig
 from t3d.export.load import load_asset
 from t3d.export.mesh_export import export_run_mesh
 from t3d.export.mesh_render import render_mesh
-from t3d.run import load_scene
+from t3d.run.load import load_scene
 from t3d.scene.cameras import orbit_cameras
 from t3d.video import contact_sheet, save_png
 

@@ -91,7 +91,7 @@ class Models:
             from t3d.priors.tiny_sd import build_tiny_sd
 
             return build_tiny_sd(self.workdir / "tiny-sd")
-        from t3d.guidance.pose_features import save_tiny_dinov2
+        from t3d.guidance.pose.features import save_tiny_dinov2
 
         return save_tiny_dinov2(self.workdir / "tiny-dinov2")
 

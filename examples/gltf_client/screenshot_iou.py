@@ -25,7 +25,7 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 
-from t3d.run import load_scene
+from t3d.run.load import load_scene
 from t3d.scene.cameras import Cameras
 from t3d.video import contact_sheet, save_png, side_by_side
 

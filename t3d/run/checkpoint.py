@@ -61,10 +61,15 @@ def save_checkpoint(run_dir: Path, step: int, modules: dict[str, torch.nn.Module
     # must still be the same bytes as the uninterrupted run's.
     body = json.dumps({**meta, "step": step, "param_groups": param_groups, "checksums": checksums}, sort_keys=True)
     path = run_dir / CHECKPOINT_DIR / checkpoint_name(step)
-    atomic_write_bytes(path, st_save(tensors, metadata={"t3d": body, "t3d_digest": digest(body.encode())}))
+    # One metadata key: safetensors writes its metadata map in an unspecified order, and a second
+    # key would make the same checkpoint different bytes from one process to the next.
+    atomic_write_bytes(path, st_save(tensors, metadata={"t3d": f"{DIGEST_PREFIX}{digest(body.encode())}\n{body}"}))
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return path
+
+
+DIGEST_PREFIX = "blake2b:"
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
@@ -77,8 +82,9 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 
 def _verify(path: Path, tensors: dict[str, torch.Tensor], header: dict) -> dict:
     """The checkpoint's metadata once its bytes are proven; CorruptCheckpoint otherwise."""
-    body = header["t3d"]
-    stored = header.get("t3d_digest")
+    body, stored = header["t3d"], header.get("t3d_digest")  # the digest's own key: older checkpoints
+    if body.startswith(DIGEST_PREFIX):
+        stored, body = body[len(DIGEST_PREFIX):].split("\n", 1)
     if stored is None:  # written before checkpoints carried checksums: nothing to verify against
         return json.loads(body)
     if digest(body.encode()) != stored:
