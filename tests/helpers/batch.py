@@ -41,9 +41,15 @@ def run_batch(prompts: Path, out: Path, *args: str, timeout: float = 600) -> sub
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+# A shell's background job (nohup, `cmd &`) ignores SIGINT, and its children inherit that: the
+# batch under test must take Ctrl-C as a terminal user's does, so it starts with SIGINT restored.
+WITH_SIGINT = [sys.executable, "-c",
+               "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"]
+
+
 def start_batch(prompts: Path, out: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(batch_command(prompts, out, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=batch_env(), stdin=subprocess.DEVNULL)
+    return subprocess.Popen(WITH_SIGINT + batch_command(prompts, out, *args), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=batch_env(), stdin=subprocess.DEVNULL)
 
 
 def last_invocation(out: Path) -> dict[str, dict]:
