@@ -48,11 +48,6 @@ def test_sigint_stops_the_batch_and_the_same_command_finishes_it_exactly(tmp_pat
     assert {r["status"] for r in records.values()} <= {"interrupted", "done"}, records
     stopped = {name: r for name, r in records.items() if r["status"] == "interrupted"}
     assert stopped, records
-    # A run the signal caught before its first step (the second job, just started) has none saved.
-    unstarted = {name for name, r in stopped.items() if r["steps"] == 0}
-    assert not any((out / name / "checkpoints").glob("step_*.safetensors") for name in unstarted), records
-    stopped = {name: r for name, r in stopped.items() if name not in unstarted}
-    assert stopped, records  # the run that had reached step 20 was stopped mid-run
     # Stopped mid-run: each run's newest checkpoint is the one saved on SIGINT, short of the end.
     assert all(0 < r["steps"] < STEPS for r in stopped.values())
     assert all(newest_checkpoint(out / name) == at_step(out / name, r["steps"]) for name, r in stopped.items())
