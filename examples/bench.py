@@ -79,9 +79,10 @@ CONFIGS = [
                 steps=CUDA_STEPS, quick_steps=CUDA_QUICK),
     BenchConfig("sd21-base-cuda-64-rgb-latents", "cuda", "sd21-base", 64, latent_mode="rgb", encoding="hash",
                 steps=CUDA_STEPS, quick_steps=CUDA_QUICK),
-    # The VRAM knobs for 8-12 GB cards: one camera per step, sliced attention, VAE checkpointing.
+    # The VRAM knobs for 8-12 GB cards (--low-vram plus --batch 1): one camera per step, UNet and
+    # VAE gradient checkpointing.
     BenchConfig("sd21-base-cuda-64-lowmem", "cuda", "sd21-base", 64, batch=1, encoding="hash",
-                knobs={"attention_slicing": True, "vae_checkpointing": True},
+                knobs={"unet_checkpointing": True, "vae_checkpointing": True},
                 steps=CUDA_STEPS, quick_steps=CUDA_QUICK),
     BenchConfig("sd15-cuda-64", "cuda", "sd15", 64, encoding="hash", steps=CUDA_STEPS, quick_steps=CUDA_QUICK),
 ]

@@ -112,7 +112,8 @@ def next_commands(job: Job, state: RunState) -> list[list[str]]:
 def judge(outcome: Outcome, state: RunState) -> str:
     """done | interrupted | busy | failed | retry | mesh-skipped, from the last child's outcome."""
     if outcome.interrupted:
-        return "done" if outcome.code == 0 and state.finished else "interrupted"
+        # A folder already finished when the stop came (Ctrl-C while the child was exiting) is done.
+        return "done" if state.finished else "interrupted"
     if outcome.code == 0:
         return "done" if state.finished else "retry"
     if outcome.code == 2 and BUSY_LINE.search(outcome.last_line):

@@ -54,9 +54,12 @@ class SDConfig:
     revision: Optional[str] = option(None, "Hub revision (branch, tag or commit)")
     latent_mode: str = option("vae", "Stable Diffusion: vae (render -> VAE encode) | rgb (low-res render mapped "
                               "to latents, fast coarse stage).", flag="--latent-mode", panel=PRIOR)
-    low_vram: bool = option(False, "Stable Diffusion on 8-12 GB cards: sliced attention + VAE gradient "
-                            "checkpointing (slower).", flag="--low-vram/--no-low-vram", panel=PRIOR)
-    attention_slicing: bool = option(False, "diffusers' sliced attention (less memory, slower)")
+    low_vram: bool = option(False, "Stable Diffusion on 8-12 GB cards: UNet and VAE gradient checkpointing "
+                            "(slower).", flag="--low-vram/--no-low-vram", panel=PRIOR)
+    attention_slicing: bool = option(False, "diffusers' sliced attention: less memory for calls without "
+                                     "gradient, about twice the memory where one flows (VSD/ESD, USD)")
+    unet_checkpointing: bool = option(False, "recompute UNet activations in the backward pass (VSD/ESD's "
+                                      "LoRA training, USD's exact rectifier)")
     channels_last: bool = option(False, "UNet weights in NHWC (often faster with fp16 on CUDA)")
     vae_checkpointing: bool = option(False, "recompute VAE-encoder activations in the backward pass")
 

@@ -47,6 +47,6 @@ def build_prior(cfg, device: torch.device):
 
     sd = cfg.sd
     return StableDiffusionPrior(cfg.model, device, dtype=sd.dtype, revision=sd.revision,
-                                attention_slicing=sd.attention_slicing or sd.low_vram,
-                                channels_last=sd.channels_last,
-                                vae_checkpointing=sd.vae_checkpointing or sd.low_vram, latent_mode=sd.latent_mode)
+                                attention_slicing=sd.attention_slicing, channels_last=sd.channels_last,
+                                vae_checkpointing=sd.vae_checkpointing or sd.low_vram,
+                                unet_checkpointing=sd.unet_checkpointing or sd.low_vram, latent_mode=sd.latent_mode)

@@ -169,6 +169,15 @@ def test_exit_codes_decide_done_busy_failed_or_retry(tmp_path, code, line, verdi
     assert judge(Outcome(code, line, False), finished if code == 0 else finished.__class__(True, 4, 10, ())) == verdict
 
 
+@pytest.mark.parametrize("code", [0, 130, -2])
+def test_a_stopped_child_is_interrupted_unless_its_folder_is_finished(tmp_path, code):
+    finished = inspect_run(make_run(tmp_path / "r", checkpoints=(10,), files=("video.mp4", "mesh.obj")),
+                           "a mug", None, True, True)
+    partial = finished.__class__(True, 4, 10, ())
+    assert judge(Outcome(code, "t3d: interrupted", True), finished) == "done"
+    assert judge(Outcome(code, "t3d: interrupted", True), partial) == "interrupted"
+
+
 def test_a_run_held_by_another_process_is_busy_not_failed(tmp_path, capsys, monkeypatch):
     from t3d.batch import runner
 
