@@ -7,6 +7,8 @@ before the model has loaded.
 
 from __future__ import annotations
 
+import contextlib
+
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,10 +151,8 @@ def load_prior(cfg: RunConfig, device, console: Console):
     chosen = auto.resolve(cfg.model)
     cfg.model = chosen.model
     note = preparation_note(cfg)
-    if note:  # a spinner on a terminal, nothing in a log: an error after it stays the only line
-        with console.status(note):
-            prior = build_prior(cfg, device)
-    else:
+    # A spinner on a terminal, nothing in a log: an error after it stays the only line.
+    with console.status(note) if note else contextlib.nullcontext():
         prior = build_prior(cfg, device)
     try:
         prior.check_prompt(cfg.prompt)
