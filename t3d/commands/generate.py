@@ -8,7 +8,6 @@ before the model has loaded.
 from __future__ import annotations
 
 import contextlib
-
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -120,8 +120,9 @@ class StableDiffusionPrior(Prior):
                     ".save_pretrained(FOLDER). " + hint)
         parts = hub.load(lambda source, **kw: load_sd_parts(source, dtype, revision, **kw), model,
                          what="Stable Diffusion model", hint=hint, required=tuple(p + "/" for p in SD_PARTS))
-        self._setup(f"sd:{model}", parts, device, dtype, attention_slicing, channels_last,
-                    (vae_checkpointing, unet_checkpointing), latent_mode, cast=False)
+        self._setup(f"sd:{model}", parts, device, dtype, latent_mode, cast=False,
+                    attention_slicing=attention_slicing, channels_last=channels_last,
+                    vae_checkpointing=vae_checkpointing, unet_checkpointing=unet_checkpointing)
 
     @classmethod
     def from_parts(cls, name: str, unet, vae, text_encoder, tokenizer, scheduler,
@@ -138,13 +139,14 @@ class StableDiffusionPrior(Prior):
         parts = {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer,
                  "scheduler": DDIMScheduler.from_config(scheduler.config)}
         self = cls.__new__(cls)
-        self._setup(name, parts, device, dtype, attention_slicing, channels_last,
-                    (vae_checkpointing, unet_checkpointing), latent_mode, cast=True)
+        self._setup(name, parts, device, dtype, latent_mode, cast=True,
+                    attention_slicing=attention_slicing, channels_last=channels_last,
+                    vae_checkpointing=vae_checkpointing, unet_checkpointing=unet_checkpointing)
         return self
 
-    def _setup(self, name: str, parts: dict, device: torch.device, dtype: torch.dtype,
-               attention_slicing: bool, channels_last: bool, checkpointing: tuple[bool, bool],
-               latent_mode: str, cast: bool) -> None:
+    def _setup(self, name: str, parts: dict, device: torch.device, dtype: torch.dtype, latent_mode: str,
+               cast: bool, *, attention_slicing: bool, channels_last: bool, vae_checkpointing: bool,
+               unet_checkpointing: bool) -> None:
         self.name, self.device, self.dtype, self.latent_mode = name, device, dtype, latent_mode
         self.unet, self.vae, self.scheduler = parts["unet"], parts["vae"], parts["scheduler"]
         self.text_encoder, self.tokenizer = parts["text_encoder"], parts["tokenizer"]
@@ -168,7 +170,6 @@ class StableDiffusionPrior(Prior):
         # Only matters where gradients flow (encode() in training; the UNet in LoRA training and
         # USD's exact rectifier); diffusers checks torch.is_grad_enabled(), not .training, so it
         # works on the frozen eval-mode networks.
-        vae_checkpointing, unet_checkpointing = checkpointing
         if vae_checkpointing:
             self.vae.enable_gradient_checkpointing()
         if unet_checkpointing:

@@ -29,6 +29,8 @@ from t3d.state_dicts import flatten_optimizer
 
 _NAME = re.compile(r"^step_(\d{6,})\.safetensors$")
 CORRUPT_SUFFIX = ".corrupt"
+# The metadata value starts "blake2b:<digest of the JSON body>\n" before the body itself.
+DIGEST_PREFIX = "blake2b:"
 
 
 class CorruptCheckpoint(T3dError):
@@ -67,9 +69,6 @@ def save_checkpoint(run_dir: Path, step: int, modules: dict[str, torch.nn.Module
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return path
-
-
-DIGEST_PREFIX = "blake2b:"
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
